@@ -37,8 +37,8 @@ MUTANTS = {
     "output= ignored": (ENGINE, [("stop = self._find_output(output)", "stop = self._find_output(None)")]),
     "inputs copied when recorded": (ENGINE, [("op = Operation(inputs, output,",
                                               "op = Operation([np.array(x) for x in inputs], output,")]),
-    "gradients sent to the wrong inputs": (ENGINE, [("enumerate(zip(op.inputs, input_grads))",
-                                                     "enumerate(zip(op.inputs, input_grads[::-1]))")]),
+    "gradients sent to the wrong inputs": (ENGINE, [("for i, g in enumerate(input_grads):",
+                                                     "for i, g in enumerate(input_grads[::-1]):")]),
     "intermediate gradients compound across backward calls": (ENGINE, [(
         "grads: dict[int, np.ndarray] = {id(output): seed}",
         "grads = {k: v.copy() for k, v in self.memory_buffer.memory.items() if k in self._outputs}; "
@@ -88,7 +88,7 @@ MUTANTS = {
     "log_softmax Jacobian without the coupling term": (F, [(
         "return grad_output - s * np.sum(grad_output, axis=axis, keepdims=True)", "return grad_output")]),
     "cross-entropy mean not divided by the batch": (F, [(
-        'rows = np.prod(logits.shape[:-1]) if reduction == "mean" else 1', "rows = 1")]),
+        'rows = math.prod(logits.shape[:-1]) if reduction == "mean" else 1', "rows = 1")]),
 }
 
 # Bugs the issue names, and a test that must catch each.

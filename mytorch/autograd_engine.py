@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import weakref
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Collection, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -36,7 +36,7 @@ class Operation:
     def __init__(self, inputs: Sequence[np.ndarray], output: np.ndarray,
                  gradients_to_update: Sequence[Optional[np.ndarray]],
                  backward_operation: BackwardFunction, params: Optional[dict] = None,
-                 constants: frozenset = frozenset()) -> None:
+                 constants: Collection[int] = frozenset()) -> None:
         self.inputs = list(inputs)
         self.output = output
         self.gradients_to_update = list(gradients_to_update)
@@ -105,45 +105,37 @@ class Autograd:
         """
         if not _recording:
             return
-        name = getattr(backward_operation, "__name__", repr(backward_operation))
-        if not callable(backward_operation):
-            raise TypeError(f"add_operation: backward_operation must be a function, got {name}")
-        if len(inputs) != len(gradients_to_update):
-            raise ValueError(
-                f"add_operation({name}): {len(inputs)} inputs of shapes {[np.shape(x) for x in inputs]} "
-                f"but {len(gradients_to_update)} gradients_to_update entries; give one entry "
-                "(an array or None) per input."
-            )
         if not isinstance(output, np.ndarray):
             raise TypeError(
-                f"add_operation({name}): output must be a NumPy array, got {describe(output)}; "
-                "wrap it with np.asarray(...) and use that very object downstream."
+                f"add_operation({_name(backward_operation)}): output must be a NumPy array, got "
+                f"{describe(output)}; wrap it with np.asarray(...) and use that very object downstream."
             )
-        if id(output) in self._outputs or any(output is x for x in inputs):
-            raise ValueError(
-                f"add_operation({name}): the output ({describe(output)}) is already on the tape "
-                "(an input of this operation, or the output of an earlier one). Every "
-                "operation must produce a new array; do not modify arrays in place."
-            )
-        inputs = list(inputs)
-        constants = []
+        if len(inputs) != len(gradients_to_update) or not callable(backward_operation):
+            _bad_arguments(inputs, gradients_to_update, backward_operation)
+        key = id(output)
+        if key in self._outputs:
+            _output_on_tape(backward_operation, output)
+        constants = _NO_CONSTANTS
         for i, x in enumerate(inputs):
+            if x is output:
+                _output_on_tape(backward_operation, output)
             if not isinstance(x, np.ndarray):
-                inputs[i] = np.asarray(x)
-                constants.append(i)
+                if constants is _NO_CONSTANTS:
+                    inputs, constants = list(inputs), set()
+                inputs[i] = x = np.asarray(x)
+                constants.add(i)
             target = gradients_to_update[i]
-            if target is not None and np.shape(target) != inputs[i].shape:
+            if target is not None and np.shape(target) != x.shape:
                 raise ValueError(
-                    f"add_operation({name}): gradients_to_update[{i}] has shape "
-                    f"{np.shape(target)} but input {i} has shape {inputs[i].shape}; the "
+                    f"add_operation({_name(backward_operation)}): gradients_to_update[{i}] has shape "
+                    f"{np.shape(target)} but input {i} has shape {x.shape}; the "
                     "gradient array must have its input's shape."
                 )
-        op = Operation(inputs, output, gradients_to_update, backward_operation, params,
-                       frozenset(constants))
+        op = Operation(inputs, output, gradients_to_update, backward_operation, params, constants)
         if self.debug:
-            op.snapshots = [x.copy() for x in inputs]
+            op.snapshots = [x.copy() for x in op.inputs]
         self.operation_list.append(op)
-        self._outputs.add(id(output))
+        self._outputs.add(key)
 
     def backward(self, divergence: Any = 1.0, output: Optional[np.ndarray] = None) -> None:
         """Backpropagate ``divergence`` = dL/d(output) through the tape.
@@ -172,40 +164,48 @@ class Autograd:
             ) from None
 
         grads: dict[int, np.ndarray] = {id(output): seed}
-        owned: set[int] = {id(output)}  # gradients this pass allocated itself: safe to add into
         arrays: dict[int, np.ndarray] = {id(output): output}
+        owned: set[int] = {id(output)}  # gradients this pass allocated itself: safe to add into
+        operations, outputs = self.operation_list, self._outputs
         for index in range(stop - 1, -1, -1):
-            op = self.operation_list[index]
+            op = operations[index]
             grad_output = grads.get(id(op.output))
             if grad_output is None:
                 continue  # not on a path to the output: skip, do not run on zeros
             if op.snapshots is not None:
                 _check_unmodified(op, index)
-            input_grads = _as_tuple(op, index, op.backward_operation(grad_output, *op.inputs, **op.params))
-            for i, (x, g) in enumerate(zip(op.inputs, input_grads)):
+            inputs = op.inputs
+            input_grads = op.backward_operation(grad_output, *inputs, **op.params)
+            if type(input_grads) is np.ndarray:
+                input_grads = (input_grads,)
+            if type(input_grads) is not tuple or len(input_grads) != len(inputs):
+                input_grads = _as_tuple(op, index, input_grads)
+            for i, g in enumerate(input_grads):
                 if g is None or i in op.constants:
                     continue
-                g = _fit_to_input(op, index, i, x, g)
+                x = inputs[i]
+                if type(g) is not np.ndarray or g.shape != x.shape:
+                    g = _fit_to_input(op, index, i, x, g)
                 target = op.gradients_to_update[i]
+                key = id(x)
                 if target is not None:
                     target += g
-                    if id(x) not in self._outputs:
+                    if key not in outputs:
                         continue  # a leaf whose gradient lives in its own array
-                key = id(x)
                 previous = grads.get(key)
                 if previous is None:
                     grads[key] = g
                     arrays[key] = x
-                elif key in owned and isinstance(previous, np.ndarray):
-                    previous += g  # (a sum of 0-d arrays is a NumPy scalar: += could not update it in place)
+                elif key in owned and type(previous) is np.ndarray:
+                    previous += g  # (a sum of 0-d arrays is a NumPy scalar: it takes the branch below)
                 else:
                     grads[key] = previous + g
                     owned.add(key)
 
         buffer = self.memory_buffer
         for key, g in grads.items():
-            if key in self._outputs:
-                buffer.memory[key] = np.asarray(g)  # intermediate: this pass's gradient, not compounded
+            if key in outputs:
+                buffer.memory[key] = g if type(g) is np.ndarray else np.asarray(g)  # intermediate: this pass's gradient, not compounded
                 buffer._arrays[key] = arrays[key]
             else:
                 buffer.update_param(arrays[key], g)  # leaf: accumulates across passes
@@ -235,6 +235,30 @@ class Autograd:
 
 
 _recording = True
+_NO_CONSTANTS: frozenset = frozenset()
+
+
+def _name(backward_operation: Any) -> str:
+    return getattr(backward_operation, "__name__", None) or repr(backward_operation)
+
+
+def _bad_arguments(inputs: Sequence[Any], gradients_to_update: Sequence[Any], backward_operation: Any) -> None:
+    name = _name(backward_operation)
+    if not callable(backward_operation):
+        raise TypeError(f"add_operation: backward_operation must be a function, got {name}")
+    raise ValueError(
+        f"add_operation({name}): {len(inputs)} inputs of shapes {[np.shape(x) for x in inputs]} "
+        f"but {len(gradients_to_update)} gradients_to_update entries; give one entry "
+        "(an array or None) per input."
+    )
+
+
+def _output_on_tape(backward_operation: Any, output: np.ndarray) -> None:
+    raise ValueError(
+        f"add_operation({_name(backward_operation)}): the output ({describe(output)}) is already on "
+        "the tape (an input of this operation, or the output of an earlier one). Every "
+        "operation must produce a new array; do not modify arrays in place."
+    )
 
 
 @contextmanager

@@ -22,12 +22,13 @@ an array that receives that input's gradient in place (a layer's ``dW``) or
 
 from __future__ import annotations
 
+import math
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from mytorch import autograd_engine
-from mytorch.autograd_engine import current_engine
+from mytorch.autograd_engine import Autograd, current_engine
 from mytorch.utils import float_dtype, unbroadcast
 
 ArrayLike = Any
@@ -37,13 +38,17 @@ Targets = Optional[Sequence[Optional[np.ndarray]]]
 def _record(output: Any, backward: Any, inputs: Sequence[ArrayLike],
             gradients_to_update: Targets = None, **params: Any) -> np.ndarray:
     """Record ``output`` on the live engine and return it as an ndarray."""
-    if not isinstance(output, np.ndarray):
+    if type(output) is not np.ndarray:
         output = np.asarray(output)  # NumPy reductions return scalars, not arrays
-    if not autograd_engine.is_recording():
+    if not autograd_engine._recording:
         return output
+    live = Autograd._live
+    engine = live() if live is not None else None
+    if engine is None:
+        engine = current_engine()  # raises: no engine exists
     if gradients_to_update is None:
         gradients_to_update = [None] * len(inputs)
-    current_engine().add_operation(inputs, output, gradients_to_update, backward, **params)
+    engine.add_operation(inputs, output, gradients_to_update, backward, **params)
     return output
 
 
@@ -558,11 +563,16 @@ def log_softmax_backward(grad_output: np.ndarray, a: np.ndarray, axis: int = -1)
 _REDUCTIONS = ("mean", "sum", "none")
 
 
-def _target_probabilities(logits: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Integer labels (batch...) become one-hot rows; (batch..., C) targets pass through."""
-    if np.issubdtype(target.dtype, np.integer):
-        return np.eye(logits.shape[-1], dtype=logits.dtype)[target]
-    return target
+def _is_labels(target: np.ndarray) -> bool:
+    """Integer class labels (as opposed to one-hot or probability rows)."""
+    return target.dtype.kind in "iu"
+
+
+def _subtract_at_labels(rows: np.ndarray, labels: np.ndarray, value: float) -> np.ndarray:
+    """rows (batch..., C) with ``value`` subtracted at each row's label, in place: rows - value * onehot(labels)."""
+    flat = rows.reshape(-1, rows.shape[-1])  # a view: rows is a fresh contiguous array
+    flat[np.arange(flat.shape[0]), labels.ravel()] -= value
+    return rows
 
 
 def _check_cross_entropy(logits: np.ndarray, target: np.ndarray, reduction: str) -> None:
@@ -571,7 +581,7 @@ def _check_cross_entropy(logits: np.ndarray, target: np.ndarray, reduction: str)
         raise ValueError(f"softmax_cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     if logits.ndim < 1:
         raise ValueError(f"softmax_cross_entropy: {shapes}; expected logits of shape (batch, classes)")
-    if np.issubdtype(target.dtype, np.integer):
+    if _is_labels(target):
         if target.shape != logits.shape[:-1]:
             raise ValueError(f"softmax_cross_entropy: {shapes}; integer labels must have shape "
                              f"{logits.shape[:-1]} (one label per row of logits)")
@@ -595,7 +605,11 @@ def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, reduction: str =
     """
     logits, target = np.asarray(logits), np.asarray(target)
     _check_cross_entropy(logits, target, reduction)
-    per_row = -np.sum(_target_probabilities(logits, target) * _log_softmax(logits, -1), axis=-1)
+    log_probs = _log_softmax(logits, -1)
+    if _is_labels(target):  # -log p at each row's label
+        per_row = -np.take_along_axis(log_probs, target[..., np.newaxis], axis=-1)[..., 0]
+    else:
+        per_row = -np.sum(target * log_probs, axis=-1)
     output = per_row if reduction == "none" else getattr(np, reduction)(per_row)
     return _record(output, SoftmaxCrossEntropy_backward, [logits, target], gradients_to_update,
                    reduction=reduction)
@@ -608,12 +622,12 @@ def SoftmaxCrossEntropy_backward(grad_output: np.ndarray, logits: np.ndarray, ta
     dL/dtarget = -log softmax(logits) * dL/dy for probability targets; integer
     labels are not differentiable (``None``).
     """
-    rows = np.prod(logits.shape[:-1]) if reduction == "mean" else 1
-    upstream = np.expand_dims(np.asarray(grad_output) / rows, -1)
+    rows = math.prod(logits.shape[:-1]) if reduction == "mean" else 1
+    upstream = (grad_output / rows)[..., np.newaxis]
     log_probs = _log_softmax(logits, -1)
-    grad_logits = (np.exp(log_probs) - _target_probabilities(logits, target)) * upstream
-    grad_target = None if np.issubdtype(target.dtype, np.integer) else -log_probs * upstream
-    return grad_logits, grad_target
+    if _is_labels(target):
+        return _subtract_at_labels(np.exp(log_probs), target, 1.0) * upstream, None
+    return (np.exp(log_probs) - target) * upstream, -log_probs * upstream
 
 
 # ---- convolution support

@@ -27,6 +27,7 @@ import numpy as np
 from mytorch.autograd_engine import Autograd
 
 Seed = Optional[Union[int, np.random.Generator]]
+_call_with_tensors: Any = None
 
 
 def make_rng(rng: Seed) -> np.random.Generator:
@@ -59,10 +60,12 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # The single entry point into every layer: keep it a thin call of forward.
-        # Tensor arguments are unwrapped to their arrays, and the output wrapped back
-        # (mytorch.tensor, imported here because it imports mytorch.nn itself).
-        from mytorch.tensor import call_with_tensors
-        return call_with_tensors(self.forward, args, kwargs)
+        # Tensor arguments are unwrapped to their arrays, and the output wrapped back.
+        global _call_with_tensors
+        if _call_with_tensors is None:
+            from mytorch.tensor import call_with_tensors  # here: mytorch.tensor imports mytorch.nn
+            _call_with_tensors = call_with_tensors
+        return _call_with_tensors(self.forward, args, kwargs)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """The layer's computation, written with the recording helpers of ``mytorch.nn.functional``."""
