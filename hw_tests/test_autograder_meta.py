@@ -20,8 +20,8 @@ F, ENGINE, BUFFER = "nn/functional.py", "autograd_engine.py", "utils.py"
 # except where `new` is given as ("all", new): then every occurrence is replaced.
 MUTANTS = {
     # The typical bugs.
-    "transposed matmul gradient": (F, [("grad_b = np.matmul(np.swapaxes(a2, -1, -2), g)",
-                                        "grad_b = np.matmul(np.swapaxes(g, -1, -2), a2)")]),
+    "transposed matmul gradient": (F, [("        return grad_output @ b.T, a.T @ grad_output",
+                                        "        return grad_output @ b.T, grad_output.T @ a")]),
     "missing unbroadcast in add": (F, [("return unbroadcast(grad_output, a.shape), unbroadcast(grad_output, b.shape)",
                                         "return grad_output, grad_output")]),
     "gradient assigned instead of accumulated": (ENGINE, [("previous += g", "grads[key] = g"),
@@ -46,8 +46,8 @@ MUTANTS = {
     # Memory buffer.
     "buffer keyed by data pointer": (BUFFER, [("id(np_array)", ("all", 'np_array.__array_interface__["data"][0]'))]),
     "update_param assigns": (BUFFER, [("stored += gradient", "self.memory[key] = np.array(gradient)")]),
-    "set_param accumulates": (BUFFER, [('key = id(np_array)\n        self.memory[key] = np.array(gradient',
-                                        'key = id(np_array)\n        self.memory[key] = self.memory.get(key, 0) + np.array(gradient')]),
+    "set_param accumulates": (BUFFER, [("\n        self.memory[key] = _private_copy(gradient, np_array)",
+                                        "\n        self.memory[key] = self.memory.get(key, 0) + _private_copy(gradient, np_array)")]),
     # Backward functions.
     "mul gradients swapped": (F, [("return unbroadcast(grad_output * b, a.shape), unbroadcast(grad_output * a, b.shape)",
                                    "return unbroadcast(grad_output * a, a.shape), unbroadcast(grad_output * b, b.shape)")]),

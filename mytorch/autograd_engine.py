@@ -156,7 +156,7 @@ class Autograd:
         output = self.operation_list[stop - 1].output
         seed = np.asarray(divergence, dtype=float_dtype(output))
         try:
-            seed = np.array(np.broadcast_to(seed, output.shape))
+            seed = np.full(output.shape, seed) if seed.shape != output.shape else seed.copy()
         except ValueError:
             raise ValueError(
                 f"backward: divergence of shape {seed.shape} cannot be broadcast to the "

@@ -11,6 +11,8 @@ a gradient of its own.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
@@ -62,7 +64,7 @@ class MemoryBuffer:
         _check_shape("update_param", np_array, gradient)
         if stored is None:
             # First write: take a private copy rather than zeros + add.
-            self.memory[key] = np.array(gradient, dtype=np.result_type(gradient, float_dtype(np_array)))
+            self.memory[key] = _private_copy(gradient, np_array)
             self._arrays[key] = np_array
         else:
             stored += gradient
@@ -71,7 +73,7 @@ class MemoryBuffer:
         """Overwrite the gradient of ``np_array`` with a copy of ``gradient``."""
         _check_shape("set_param", np_array, gradient)
         key = id(np_array)
-        self.memory[key] = np.array(gradient, dtype=np.result_type(gradient, float_dtype(np_array)))
+        self.memory[key] = _private_copy(gradient, np_array)
         self._arrays[key] = np_array
 
     def get_param(self, np_array: np.ndarray) -> np.ndarray:
@@ -97,8 +99,16 @@ class MemoryBuffer:
 
 def float_dtype(np_array: object) -> np.dtype:
     """The dtype of a gradient for ``np_array``: its own if floating, else float64."""
-    dtype = np.asarray(np_array).dtype
-    return dtype if np.issubdtype(dtype, np.inexact) else np.dtype(np.float64)
+    dtype = np_array.dtype if isinstance(np_array, np.ndarray) else np.asarray(np_array).dtype
+    return dtype if dtype.kind in "fc" else np.dtype(np.float64)
+
+
+def _private_copy(gradient: Any, np_array: object) -> np.ndarray:
+    """A new gradient array the buffer owns, in a floating dtype wide enough for both arguments."""
+    dtype = float_dtype(np_array)
+    if isinstance(gradient, np.ndarray) and gradient.dtype == dtype:
+        return gradient.copy()
+    return np.array(gradient, dtype=np.result_type(gradient, dtype))
 
 
 def _check_shape(method: str, np_array: object, gradient: np.ndarray) -> None:

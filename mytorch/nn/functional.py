@@ -386,6 +386,12 @@ def matmul_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tu
     are summed back to each input's shape. A 1-D a is treated as (1, k), a 1-D
     b as (k, 1), as in ``np.matmul``.
     """
+    if a.ndim == 2 and b.ndim == 2:
+        if b.flags.f_contiguous and not b.flags.c_contiguous:
+            # b is a transposed view (Linear's W.T): lay dL/db out like b, so that adding
+            # it into the matching view dW.T runs through memory in order
+            return grad_output @ b.T, (grad_output.T @ a).T
+        return grad_output @ b.T, a.T @ grad_output
     a2 = a if a.ndim > 1 else a.reshape(1, -1)
     b2 = b if b.ndim > 1 else b.reshape(-1, 1)
     g = np.asarray(grad_output)
@@ -568,6 +574,18 @@ def _is_labels(target: np.ndarray) -> bool:
     return target.dtype.kind in "iu"
 
 
+def _labels_out_of_range(labels: np.ndarray, classes: int) -> bool:
+    """Whether any label lies outside 0..classes-1, with one reduction.
+
+    Seen as unsigned integers of the same width (a free view), negative labels
+    become huge, so a single maximum catches both ends.
+    """
+    if not labels.size:
+        return False
+    unsigned = labels.view(labels.dtype.str.replace("i", "u")) if labels.dtype.kind == "i" else labels
+    return int(unsigned.max()) >= classes
+
+
 def _subtract_at_labels(rows: np.ndarray, labels: np.ndarray, value: float) -> np.ndarray:
     """rows (batch..., C) with ``value`` subtracted at each row's label, in place: rows - value * onehot(labels)."""
     flat = rows.reshape(-1, rows.shape[-1])  # a view: rows is a fresh contiguous array
@@ -586,7 +604,7 @@ def _check_cross_entropy(logits: np.ndarray, target: np.ndarray, reduction: str)
             raise ValueError(f"softmax_cross_entropy: {shapes}; integer labels must have shape "
                              f"{logits.shape[:-1]} (one label per row of logits)")
         classes = logits.shape[-1]
-        if target.size and (target.min() < 0 or target.max() >= classes):
+        if _labels_out_of_range(target, classes):
             bad = target[(target < 0) | (target >= classes)].ravel()[0]
             raise ValueError(f"softmax_cross_entropy: {shapes}; label {bad} is out of range "
                              f"for {classes} classes (labels must be in 0..{classes - 1})")

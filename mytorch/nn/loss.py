@@ -59,20 +59,30 @@ def _same_shape(loss: Loss, prediction: Any, target: Any) -> None:
                          f"{np.shape(target)}; expected equal shapes")
 
 
+class _LazyName:
+    """A loss's ``short_name()``, formatted only when an error message needs it (the checks run every step)."""
+
+    def __init__(self, loss: Loss) -> None:
+        self.loss = loss
+
+    def __format__(self, spec: str) -> str:
+        return format(self.loss.short_name(), spec)
+
+
 def _check_logits_and_labels(loss: Loss, scores: Any, target: Any, what: str,
                              allow_probabilities: bool) -> None:
     """scores (batch, C); target integer labels (batch,) in 0..C-1, or (batch, C) rows if allowed."""
     shape, target_shape = np.shape(scores), np.shape(target)
-    name = loss.short_name()
+    name = _LazyName(loss)
     if len(shape) != 2:
         raise ValueError(f"{name}: expected {what} of shape (batch, classes), got shape {shape}")
     batch, classes = shape
     target = np.asarray(target)
-    if np.issubdtype(target.dtype, np.integer):
+    if target.dtype.kind in "iu":
         if target_shape != (batch,):
             raise ValueError(f"{name}: {what} of shape {shape} needs integer labels of shape ({batch},), "
                              f"got labels of shape {target_shape}")
-        if target.size and (target.min() < 0 or target.max() >= classes):
+        if F._labels_out_of_range(target, classes):
             bad = target[(target < 0) | (target >= classes)][0]
             raise ValueError(f"{name}: label {bad} is out of range for {what} of shape {shape}: "
                              f"expected labels in 0..{classes - 1}")
