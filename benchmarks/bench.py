@@ -29,14 +29,14 @@ import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Callable  # noqa: E402
+from typing import Callable, Optional  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import mytorch.nn.functional as F  # noqa: E402
-from mytorch import Autograd  # noqa: E402
+from mytorch import Autograd, constant  # noqa: E402
 from mytorch.nn.activation import ReLU  # noqa: E402
 from mytorch.nn.linear import Linear  # noqa: E402
 from mytorch.nn.loss import SoftmaxCrossEntropy  # noqa: E402
@@ -44,17 +44,6 @@ from mytorch.optim import SGD  # noqa: E402
 
 SIZES = {"small": (32, [64, 64, 10]), "large": (256, [784, 512, 256, 10])}
 LEARNING_RATE = 0.01
-
-
-def median_seconds(step: Callable[[], None], repeats: int, warmup: int = 5) -> float:
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def data(batch: int, sizes: list, seed: int = 0) -> tuple:
@@ -94,8 +83,13 @@ def numpy_step(batch: int, sizes: list) -> Callable[[], None]:
     return step
 
 
-def mytorch_step(batch: int, sizes: list, engine: Autograd) -> Callable[[], None]:
+def mytorch_step(batch: int, sizes: list, engine: Autograd, data_as_constant: bool = True) -> Callable[[], None]:
+    """The step with mytorch layers. The input batch enters as ``constant(x)`` (it needs no
+    gradient, as data in PyTorch); with data_as_constant=False the engine also computes and
+    stores dL/dx, as the handout's engine always does."""
     x, y, weights = data(batch, sizes)
+    if data_as_constant:
+        x = constant(x)
     layers = []
     for W, b in weights:
         layer = Linear(W.shape[1], W.shape[0], engine)
@@ -149,17 +143,31 @@ def torch_step(batch: int, sizes: list) -> Callable[[], None]:
     return step
 
 
+def interleaved_medians(steps: dict, repeats: int, warmup: int = 5) -> dict:
+    """Median seconds of each step, timed in turn within every round, so that a slow
+    moment of a shared machine falls on all of them alike and the ratios stay fair."""
+    times: dict = {name: [] for name in steps}
+    for round_ in range(warmup + repeats):
+        for name, step in steps.items():
+            started = time.perf_counter()
+            step()
+            elapsed = time.perf_counter() - started
+            if round_ >= warmup:
+                times[name].append(elapsed)
+    return {name: statistics.median(samples) for name, samples in times.items()}
+
+
 def bench_mlp(engine: Autograd, repeats: dict) -> list:
     rows = []
     for name, (batch, sizes) in SIZES.items():
-        reps = repeats[name]
-        floor = median_seconds(numpy_step(batch, sizes), reps)
-        ours = median_seconds(mytorch_step(batch, sizes, engine), reps)
-        row = {"size": f"{name}: batch {batch}, {'-'.join(map(str, sizes))}", "numpy": floor, "mytorch": ours}
+        steps = {"numpy": numpy_step(batch, sizes), "mytorch": mytorch_step(batch, sizes, engine),
+                 "mytorch_dx": mytorch_step(batch, sizes, engine, data_as_constant=False)}
         try:
-            row["torch"] = median_seconds(torch_step(batch, sizes), reps)
+            steps["torch"] = torch_step(batch, sizes)
         except ImportError:
-            row["torch"] = None
+            pass
+        row = {"torch": None, **interleaved_medians(steps, repeats[name])}
+        row["size"] = f"{name}: batch {batch}, {'-'.join(map(str, sizes))}"
         rows.append(row)
         engine.zero_grad()
     return rows
@@ -223,12 +231,15 @@ def main() -> None:
           f"NumPy {np.__version__}, BLAS threads 1")
 
     print("\n1. MLP training step (median seconds; ratio to hand-written NumPy)")
-    print(f"{'size':<38}{'numpy':>11}{'mytorch':>11}{'ratio':>8}{'torch':>11}{'ratio':>8}")
+    print(f"{'size':<35}{'numpy':>10}{'mytorch':>10}{'ratio':>7}{'+dL/dx':>10}{'ratio':>7}{'torch':>10}{'ratio':>7}")
+
+    def cells(seconds: Optional[float], floor: float) -> str:
+        return f"{seconds * 1e3:>8.3f}ms{seconds / floor:>6.2f}x" if seconds else f"{'n/a':>10}{'':>7}"
+
     for row in bench_mlp(engine, repeats):
-        torch_cells = (f"{row['torch'] * 1e3:>9.3f}ms{row['torch'] / row['numpy']:>7.2f}x"
-                       if row["torch"] else f"{'n/a':>11}{'':>8}")
-        print(f"{row['size']:<38}{row['numpy'] * 1e3:>9.3f}ms{row['mytorch'] * 1e3:>9.3f}ms"
-              f"{row['mytorch'] / row['numpy']:>7.2f}x{torch_cells}")
+        print(f"{row['size']:<35}{row['numpy'] * 1e3:>8.3f}ms" + cells(row["mytorch"], row["numpy"])
+              + cells(row["mytorch_dx"], row["numpy"]) + cells(row["torch"], row["numpy"]))
+    print("   (mytorch: the data enters as constant(x); +dL/dx: the engine also computes and stores dL/dx)")
 
     print("\n2. Chain of cheap elementwise operations (record + backward)")
     rows = bench_chain(engine, [1_000, 10_000, 100_000], 3 if args.quick else 7)

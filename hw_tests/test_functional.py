@@ -518,8 +518,24 @@ def test_non_differentiable_arguments_are_keyword_params(engine, call, name, par
     x = np.arange(6.0).reshape(2, 3)
     call(x)
     (op,) = engine.operation_list
-    assert op.name == name and op.params == params
+    saved = {"SoftmaxCrossEntropy_backward": {"log_probs"}}.get(name, set())  # forward results kept for backward
+    assert op.name == name and set(op.params) == set(params) | saved
+    assert all(op.params[key] == value for key, value in params.items())
     assert op.inputs[0] is x
+
+
+def test_cross_entropy_saves_its_log_probabilities_for_backward(engine):
+    """Rows (0, 1, 2): log softmax = row - log(1 + e + e^2). The backward uses the saved
+    array, and without it (log_probs=None) recomputes the same gradient."""
+    x, labels = np.tile(np.arange(3.0), (2, 1)), np.array([0, 2])
+    F.softmax_cross_entropy(x, labels, reduction="sum")
+    (op,) = engine.operation_list
+    np.testing.assert_allclose(op.params["log_probs"], x - np.log(1 + np.e + np.e ** 2), rtol=1e-14)
+    saved = F.SoftmaxCrossEntropy_backward(np.array(1.0), x, labels, **op.params)
+    fresh = F.SoftmaxCrossEntropy_backward(np.array(1.0), x, labels, reduction="sum")
+    np.testing.assert_allclose(saved[0], fresh[0], rtol=1e-14)
+    probs = np.exp(x - np.log(1 + np.e + np.e ** 2))
+    np.testing.assert_allclose(fresh[0], probs - np.eye(3)[labels], rtol=1e-12)  # softmax - onehot
 
 
 def test_getitem_records_its_index_as_a_param(engine):

@@ -1,10 +1,10 @@
 """MyTorch: a NumPy deep-learning library with a tape-based reverse-mode autograd engine."""
 
-from mytorch.autograd_engine import Autograd, Operation, current_engine, no_grad
+from mytorch.autograd_engine import Autograd, Constant, Operation, constant, current_engine, no_grad
 from mytorch.utils import MemoryBuffer
 
 __version__ = "0.1.0"
-__all__ = ["Autograd", "Operation", "MemoryBuffer", "current_engine", "no_grad"]
+__all__ = ["Autograd", "Operation", "MemoryBuffer", "Constant", "constant", "current_engine", "no_grad"]
 
 # The differentiation toolkit: operator front end, forward mode, Jacobians (issue 6).
 from mytorch.tensor import Tensor  # noqa: E402

@@ -234,6 +234,37 @@ class Autograd:
         )
 
 
+class Constant:
+    """An operand that needs no gradient, such as a batch of training data (``constant(x)``).
+
+    NumPy sees it as its array (it has ``__array__``), so layers and helpers
+    compute with it as usual; ``add_operation`` records any input that is not
+    an ndarray as a constant, so no gradient is stored for it, and helpers may
+    skip computing one (``matmul`` does: for ``constant(x) @ W`` only dL/dW is
+    computed, as PyTorch does for data with ``requires_grad=False``).
+    """
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: Any) -> None:
+        self.array = array.array if isinstance(array, Constant) else np.asarray(array)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.array if dtype is None else self.array.astype(dtype, copy=False)
+
+    @property
+    def shape(self) -> tuple:
+        return self.array.shape
+
+    def __repr__(self) -> str:
+        return f"constant({self.array!r})"
+
+
+def constant(array: Any) -> Constant:
+    """Mark ``array`` as needing no gradient where it enters the tape (see ``Constant``)."""
+    return Constant(array)
+
+
 _recording = True
 _NO_CONSTANTS: frozenset = frozenset()
 

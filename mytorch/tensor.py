@@ -40,7 +40,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 import mytorch.nn.functional as F
-from mytorch.autograd_engine import Autograd, is_recording, no_grad
+from mytorch.autograd_engine import Autograd, Constant, is_recording, no_grad
 
 __all__ = ["Tensor", "get_engine", "no_grad", "name_of", "stack", "concatenate", "cross_entropy",
            "call_with_tensors"]
@@ -68,18 +68,6 @@ def name_of(array: Any) -> Optional[str]:
 def _register_name(array: np.ndarray, name: str) -> None:
     key = id(array)
     _names[key] = (weakref.ref(array, lambda _ref, key=key: _names.pop(key, None)), name)
-
-
-class _Constant:
-    """Hands an array to a helper as a non-ndarray, so the engine records it as a constant."""
-
-    __slots__ = ("array",)
-
-    def __init__(self, array: np.ndarray) -> None:
-        self.array = array
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return self.array if dtype is None else self.array.astype(dtype, copy=False)
 
 
 class Tensor:
@@ -407,7 +395,7 @@ def _raw(x: Any) -> Any:
 def _argument(x: Any) -> Any:
     """What a helper receives for an operand of a recorded operation."""
     if isinstance(x, Tensor):
-        return x.data if x.requires_grad else _Constant(x.data)
+        return x.data if x.requires_grad else Constant(x.data)
     return x
 
 
@@ -474,7 +462,7 @@ def call_with_tensors(forward: Callable[..., Any], args: Sequence[Any], kwargs: 
         return forward(*args, **kwargs)
     recording = is_recording()
     engine = get_engine() if recording else None  # the layer's helpers need a live engine, as Tensor ops do
-    output = forward(*[_raw(a) for a in args], **{key: _raw(value) for key, value in kwargs.items()})
+    output = forward(*[_argument(a) for a in args], **{key: _argument(value) for key, value in kwargs.items()})
     if engine is not None:
         for t in tensors:
             t._engine = engine

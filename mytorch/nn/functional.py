@@ -371,11 +371,17 @@ def min_backward(grad_output: np.ndarray, a: np.ndarray, axis: Any = None, keepd
 
 def matmul(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
     """y = a @ b: 2-D, batched (leading axes broadcast) or with a 1-D operand, as ``np.matmul``."""
+    constant_lhs = isinstance(b, np.ndarray) and not isinstance(a, np.ndarray)
+    lhs = np.asarray(a) if constant_lhs else a
     try:
-        output = np.matmul(a, b)
+        output = np.matmul(lhs, b)
     except ValueError as error:
         raise _shape_error("matmul", (a, b), error,
                            "(..., n, k) @ (..., k, m) with matching k and broadcastable batch axes") from None
+    if constant_lhs:
+        # a is a constant (data): its gradient would be thrown away, so do not compute it
+        targets = None if gradients_to_update is None else gradients_to_update[1:]
+        return _record(output, matmul_constant_lhs_backward, [b], targets, lhs=lhs)
     return _record(output, matmul_backward, [a, b], gradients_to_update)
 
 
@@ -402,6 +408,16 @@ def matmul_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tu
     grad_a = np.matmul(g, np.swapaxes(b2, -1, -2))
     grad_b = np.matmul(np.swapaxes(a2, -1, -2), g)
     return unbroadcast(grad_a, a2.shape).reshape(a.shape), unbroadcast(grad_b, b2.shape).reshape(b.shape)
+
+
+def matmul_constant_lhs_backward(grad_output: np.ndarray, b: np.ndarray, lhs: np.ndarray) -> np.ndarray:
+    """y = lhs @ b with a constant lhs: dL/db = lhs^T @ dL/dy, the second half of ``matmul_backward``.
+
+    Shapes as in ``matmul_backward`` with a = lhs.
+    """
+    if lhs.ndim == 2 and b.ndim == 2:
+        return (grad_output.T @ lhs).T if b.flags.f_contiguous and not b.flags.c_contiguous else lhs.T @ grad_output
+    return matmul_backward(grad_output, lhs, b)[1]  # rare shapes: the general rule, discarding dL/dlhs
 
 
 def outer(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -540,8 +556,8 @@ def stack_backward(grad_output: np.ndarray, *arrays: np.ndarray, axis: int = 0) 
 
 def _log_softmax(a: np.ndarray, axis: int) -> np.ndarray:
     """a - logsumexp(a): shifting by the maximum keeps exp from overflowing."""
-    shifted = a - np.max(a, axis=axis, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    shifted = a - a.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
 def softmax(a: ArrayLike, axis: int = -1, gradients_to_update: Targets = None) -> np.ndarray:
@@ -623,26 +639,37 @@ def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, reduction: str =
     """
     logits, target = np.asarray(logits), np.asarray(target)
     _check_cross_entropy(logits, target, reduction)
+    return _softmax_cross_entropy(logits, target, reduction, gradients_to_update)
+
+
+def _softmax_cross_entropy(logits: np.ndarray, target: np.ndarray, reduction: str,
+                           gradients_to_update: Targets = None) -> np.ndarray:
+    """``softmax_cross_entropy`` on arguments already checked (the loss layers check them with their own names)."""
     log_probs = _log_softmax(logits, -1)
     if _is_labels(target):  # -log p at each row's label
-        per_row = -np.take_along_axis(log_probs, target[..., np.newaxis], axis=-1)[..., 0]
+        flat = log_probs.reshape(-1, log_probs.shape[-1])
+        per_row = -flat[np.arange(flat.shape[0]), target.ravel()].reshape(target.shape)
     else:
-        per_row = -np.sum(target * log_probs, axis=-1)
-    output = per_row if reduction == "none" else getattr(np, reduction)(per_row)
+        per_row = -(target * log_probs).sum(axis=-1)
+    output = per_row if reduction == "none" else per_row.mean() if reduction == "mean" else per_row.sum()
     return _record(output, SoftmaxCrossEntropy_backward, [logits, target], gradients_to_update,
-                   reduction=reduction)
+                   reduction=reduction, log_probs=log_probs)
 
 
 def SoftmaxCrossEntropy_backward(grad_output: np.ndarray, logits: np.ndarray, target: np.ndarray,
-                                 reduction: str = "mean") -> tuple:
+                                 reduction: str = "mean", log_probs: Optional[np.ndarray] = None) -> tuple:
     """dL/dlogits = (softmax(logits) - t) * dL/dy, divided by the row count for ``mean``.
 
     dL/dtarget = -log softmax(logits) * dL/dy for probability targets; integer
-    labels are not differentiable (``None``).
+    labels are not differentiable (``None``). Shapes: logits (batch..., C),
+    target (batch...) labels or (batch..., C) rows, grad_output that of the loss.
+    log_probs: log softmax(logits) if the forward saved it (the recording helper
+    does, so backward need not recompute it); computed here when None.
     """
     rows = math.prod(logits.shape[:-1]) if reduction == "mean" else 1
     upstream = (grad_output / rows)[..., np.newaxis]
-    log_probs = _log_softmax(logits, -1)
+    if log_probs is None:
+        log_probs = _log_softmax(logits, -1)
     if _is_labels(target):
         return _subtract_at_labels(np.exp(log_probs), target, 1.0) * upstream, None
     return (np.exp(log_probs) - target) * upstream, -log_probs * upstream

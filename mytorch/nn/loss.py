@@ -118,7 +118,7 @@ class SoftmaxCrossEntropy(Loss):
 
     def forward(self, logits: Any, target: Any) -> np.ndarray:
         _check_logits_and_labels(self, logits, target, "logits", allow_probabilities=True)
-        self.loss_value = F.softmax_cross_entropy(logits, target, reduction=self.reduction)
+        self.loss_value = F._softmax_cross_entropy(np.asarray(logits), np.asarray(target), self.reduction)
         return self.loss_value
 
 
