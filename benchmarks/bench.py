@@ -24,6 +24,7 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import gc  # noqa: E402
+import math  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
@@ -249,6 +250,9 @@ def main() -> None:
         print(f"{row['ops']:>9}{row['record_us_per_op']:>15.2f}{row['backward_us_per_op']:>17.2f}"
               f"{row['backward_s']:>13.4f}{growth:>8.2f}x")
     print("   (growth = backward time per op relative to the 1,000-op chain; 1.00x is linear)")
+    first, last = rows[0], rows[-1]
+    exponent = math.log(last["backward_s"] / first["backward_s"]) / math.log(last["ops"] / first["ops"])
+    print(f"   backward time ~ ops^{exponent:.2f} (1 = linear, 2 = quadratic)")
 
     steps = 500 if args.quick else 2000
     print(f"\n3. Resident memory over {steps} small training steps with zero_grad each step")

@@ -47,7 +47,8 @@ MUTANTS = {
     "buffer keyed by data pointer": (BUFFER, [("id(np_array)", ("all", 'np_array.__array_interface__["data"][0]'))]),
     "update_param assigns": (BUFFER, [("stored += gradient", "self.memory[key] = np.array(gradient)")]),
     "set_param accumulates": (BUFFER, [("\n        self.memory[key] = _private_copy(gradient, np_array)",
-                                        "\n        self.memory[key] = self.memory.get(key, 0) + _private_copy(gradient, np_array)")]),
+                                        "\n        self.memory[key] = self.memory.get(key, 0) + "
+                                        "_private_copy(gradient, np_array)")]),
     # Backward functions.
     "mul gradients swapped": (F, [("return unbroadcast(grad_output * b, a.shape), unbroadcast(grad_output * a, b.shape)",
                                    "return unbroadcast(grad_output * a, a.shape), unbroadcast(grad_output * b, b.shape)")]),

@@ -204,8 +204,8 @@ class Autograd:
 
         buffer = self.memory_buffer
         for key, g in grads.items():
-            if key in outputs:
-                buffer.memory[key] = g if type(g) is np.ndarray else np.asarray(g)  # intermediate: this pass's gradient, not compounded
+            if key in outputs:  # intermediate: this pass's gradient, not compounded
+                buffer.memory[key] = g if type(g) is np.ndarray else np.asarray(g)
                 buffer._arrays[key] = arrays[key]
             else:
                 buffer.update_param(arrays[key], g)  # leaf: accumulates across passes
