@@ -37,11 +37,11 @@ class Operation:
                  gradients_to_update: Sequence[Optional[np.ndarray]],
                  backward_operation: BackwardFunction, params: Optional[dict] = None,
                  constants: Collection[int] = frozenset()) -> None:
-        self.inputs = list(inputs)
+        self.inputs = inputs if type(inputs) is list else list(inputs)
         self.output = output
-        self.gradients_to_update = list(gradients_to_update)
+        self.gradients_to_update = gradients_to_update
         self.backward_operation = backward_operation
-        self.params = params or {}
+        self.params = {} if params is None else params
         self.constants = constants
         self.snapshots: Optional[list] = None
 

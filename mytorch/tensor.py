@@ -457,7 +457,9 @@ def call_with_tensors(forward: Callable[..., Any], args: Sequence[Any], kwargs: 
     gradients while recording: a layer's own parameters make its output
     differentiable even when its input is a constant.
     """
-    tensors = [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
+    tensors = [a for a in args if isinstance(a, Tensor)]
+    if kwargs:
+        tensors += [a for a in kwargs.values() if isinstance(a, Tensor)]
     if not tensors:
         return forward(*args, **kwargs)
     recording = is_recording()

@@ -129,6 +129,8 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
+    if extra == 1 and grad.shape[1:] == shape:  # the common case: a bias added to every row
+        return grad.sum(axis=0)
     if extra < 0 or any(n not in (1, m) for n, m in zip(shape, grad.shape[extra:])):
         raise ValueError(f"unbroadcast: a gradient of shape {grad.shape} cannot be summed back to shape "
                          f"{tuple(shape)}; that shape does not broadcast to the gradient's.")
