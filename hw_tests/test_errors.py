@@ -69,9 +69,16 @@ def test_gradients_to_update_array_of_the_wrong_shape(engine):
     x, W = np.ones((4, 3)), np.ones((2, 3))
     dW = np.zeros((2, 3))
     with pytest.raises(ValueError, match=re.escape(
-            "add_operation(matmul_backward): gradients_to_update[1] has shape (2, 3) but input 1 has "
-            "shape (3, 2)")):
+            "add_operation(matmul_backward): gradients_to_update[1] is array of shape (2, 3) and dtype "
+            "float64 but input 1 has shape (3, 2)")):
         F.matmul(x, W.T, gradients_to_update=[None, dW])  # should have been dW.T
+
+
+def test_gradients_to_update_entry_that_is_not_an_array(engine):
+    """A list cannot be added into in place: refused when recorded, not at backward."""
+    with pytest.raises(ValueError, match=re.escape("gradients_to_update[0] is list [0.0, 0.0] but input 0 "
+                                                   "has shape (2,); give a NumPy array")):
+        F.exp(np.ones(2), gradients_to_update=[[0.0, 0.0]])
 
 
 def test_backward_on_an_empty_tape(engine):

@@ -125,11 +125,11 @@ class Autograd:
                 inputs[i] = x = np.asarray(x)
                 constants.add(i)
             target = gradients_to_update[i]
-            if target is not None and np.shape(target) != x.shape:
+            if target is not None and (not isinstance(target, np.ndarray) or target.shape != x.shape):
                 raise ValueError(
-                    f"add_operation({_name(backward_operation)}): gradients_to_update[{i}] has shape "
-                    f"{np.shape(target)} but input {i} has shape {x.shape}; the "
-                    "gradient array must have its input's shape."
+                    f"add_operation({_name(backward_operation)}): gradients_to_update[{i}] is "
+                    f"{describe(target)} but input {i} has shape {x.shape}; give a NumPy array of "
+                    "its input's shape (the gradient is added into it in place), or None."
                 )
         op = Operation(inputs, output, gradients_to_update, backward_operation, params, constants)
         if self.debug:
