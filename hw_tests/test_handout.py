@@ -1,0 +1,121 @@
+"""The student kit (handout/) is generated from the reference and must stay in sync with it.
+
+- regenerating it gives exactly what is committed;
+- the starter imports cleanly, and the grader gives it 0 with "not implemented yet" everywhere;
+- no line of a solution body reaches the kit;
+- restoring the solution task by task raises the score at every step, to full marks, and each
+  task's tests pass as soon as that task and the ones before it are done.
+"""
+
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from autograder.grade import grade, grade_trusted
+from autograder.handout import (TASKS, MarkerError, build_handin, generate, reference_sources, solution_lines,
+                                strip_solutions)
+from autograder.rubric import RUBRIC
+
+REPO = Path(__file__).resolve().parent.parent
+COMMITTED = REPO / "handout"
+
+
+def tree(root: Path) -> dict:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts}
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("kit") / "handout"
+    generate(out)
+    return out
+
+
+def test_regenerating_the_kit_changes_nothing(kit):
+    committed, fresh = tree(COMMITTED), tree(kit)
+    assert sorted(committed) == sorted(fresh), "file lists differ: run `python -m autograder handout`"
+    stale = [name for name in fresh if committed[name] != fresh[name]]
+    assert not stale, f"out of date: {stale}; run `python -m autograder handout`"
+
+
+def test_every_task_has_solution_markers():
+    marked = set()
+    for text in reference_sources().values():
+        marked |= {line.split()[3] for line in text.splitlines() if line.strip().startswith("# BEGIN SOLUTION")}
+    assert marked == set(TASKS), f"tasks without a solution block: {set(TASKS) - marked}"
+
+
+def test_starter_imports_cleanly(kit):
+    modules = sorted(".".join(Path(p).with_suffix("").parts) for p in reference_sources())
+    modules = [m.removesuffix(".__init__") for m in modules]
+    code = "import importlib, sys; [importlib.import_module(m) for m in sys.argv[1:]]"
+    done = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, '.'); {code}", *modules],
+                          cwd=kit, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_starter_scores_zero_with_not_implemented_everywhere(kit):
+    report = grade(kit, timeout=60)
+    assert report.score == 0 and report.max_score == 100
+    wrong = [(t.name, t.reason) for t in report.tests if not t.reason.startswith("not implemented yet")]
+    assert not wrong, wrong
+
+
+def test_no_solution_line_reaches_the_kit(kit):
+    kit_text = "\n".join(p.read_text(errors="replace") for p in kit.rglob("*")
+                         if p.is_file() and p.suffix in {".py", ".md", ".txt", ""} and "__pycache__" not in p.parts)
+    kit_lines = {line.strip() for line in kit_text.splitlines()}
+    for relative, text in reference_sources().items():
+        outside = {line.strip() for line in strip_solutions(text, relative).splitlines()}
+        secret = [line for line in solution_lines(text) if line not in outside and len(line) > 12]
+        leaked = [line for line in secret if line in kit_lines]
+        assert not leaked, f"{relative}: solution lines in the kit: {leaked[:5]}"
+
+
+def test_score_rises_task_by_task(tmp_path):
+    keys = [component.key for component in RUBRIC]
+    previous = -1.0
+    for done in range(len(keys) + 1):
+        root = tmp_path / f"stage{done}"
+        for relative, text in reference_sources().items():
+            target = root / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(strip_solutions(text, relative, keep=keys[:done]))
+        results = grade_trusted(root)
+        score = sum(r.score for r in results.values())
+        assert score > previous, f"restoring task {done} ({keys[done - 1]}) did not raise the score"
+        previous = score
+        for component in RUBRIC[:done]:
+            for test in component.tests:
+                assert results[test.name].status == "passed", (done, test.name, results[test.name].reason)
+    assert previous == 100
+
+
+def test_unbalanced_or_unknown_markers_are_errors():
+    with pytest.raises(MarkerError, match="x.py:2: BEGIN SOLUTION linear has no matching END"):
+        strip_solutions("def f():\n    # BEGIN SOLUTION linear\n    return 1\n", "x.py")
+    with pytest.raises(MarkerError, match="x.py:3: END SOLUTION without BEGIN"):
+        strip_solutions("def f():\n    return 1\n    # END SOLUTION\n", "x.py")
+    with pytest.raises(MarkerError, match="must name a rubric component"):
+        strip_solutions("def f():\n    # BEGIN SOLUTION nonsense\n    return 1\n    # END SOLUTION\n", "x.py")
+
+
+def test_stub_keeps_prompt_and_names_the_task():
+    source = ('def f(x):\n    """Doc."""\n    # BEGIN SOLUTION linear\n    # PROMPT: use F.matmul\n'
+              '    return x @ x\n    # END SOLUTION\n')
+    stub = strip_solutions(source, "x.py")
+    number = TASKS["linear"].number
+    assert stub == ('def f(x):\n    """Doc."""\n    # use F.matmul\n'
+                    f'    raise NotImplementedError("Task {number}: Linear layer — see writeup section {number}")\n')
+
+
+def test_handin_holds_exactly_the_graded_files(kit, tmp_path):
+    out = build_handin(kit, tmp_path / "handin.tar")
+    with tarfile.open(out) as tar:
+        names = sorted(tar.getnames())
+    expected = sorted(str(p.relative_to(kit)) for p in (kit / "mytorch").rglob("*.py") if "__pycache__" not in p.parts)
+    assert names == expected and all(n.startswith("mytorch/") and n.endswith(".py") for n in names)
