@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from autograder.grade import grade, grade_trusted
-from autograder.handout import (TASKS, MarkerError, build_handin, generate, reference_sources, solution_lines,
-                                strip_solutions)
+from autograder.handout import (TASKS, MarkerError, build_handin, generate, marked_functions, reference_sources,
+                                solution_lines, strip_solutions)
 from autograder.rubric import RUBRIC
 
 REPO = Path(__file__).resolve().parent.parent
@@ -120,6 +120,15 @@ def test_stub_keeps_prompt_and_names_the_task():
     number = TASKS["linear"].number
     assert stub == ('def f(x):\n    """Doc."""\n    # use F.matmul\n'
                     f'    raise NotImplementedError("Task {number}: Linear layer — see writeup section {number}")\n')
+
+
+def test_writeup_names_methods_with_their_class():
+    source = ("class Linear:\n    def forward(self, x):\n        # BEGIN SOLUTION linear\n        return x\n"
+              "        # END SOLUTION\n\n\nclass MSELoss:\n    def forward(self, y, t):\n"
+              "        # BEGIN SOLUTION losses\n        return y\n        # END SOLUTION\n\n\n"
+              "def neg_backward(g, a):\n    # BEGIN SOLUTION elementwise_backward\n    return -g\n    # END SOLUTION\n")
+    assert marked_functions(source) == {"linear": ["Linear.forward"], "losses": ["MSELoss.forward"],
+                                        "elementwise_backward": ["neg_backward"]}
 
 
 def test_handin_holds_exactly_the_graded_files(kit, tmp_path):
