@@ -2,12 +2,14 @@
 
 Solution markers (the one convention)::
 
-    def add_backward(grad_output, a, b):
-        \"\"\"docstring with the math: kept\"\"\"
-        # BEGIN SOLUTION elementwise_backward
-        # PROMPT: sum the gradient back to each input's shape with unbroadcast
-        return unbroadcast(grad_output, a.shape), unbroadcast(grad_output, b.shape)
+    def square_backward(grad_output, a):
+        \"\"\"y = a**2: dL/da = 2 a dL/dy (the docstring with the math is kept)\"\"\"
+        # BEGIN SOLUTION unary_backward
+        # PROMPT: the upstream gradient times the derivative
+        return 2.0 * a * grad_output
         # END SOLUTION
+
+(This file ships with the kit: the example must not be one of the reference's functions.)
 
 Everything between the markers is removed. The word after ``BEGIN SOLUTION``
 names the rubric component (the task) the body belongs to; ``# PROMPT:``
