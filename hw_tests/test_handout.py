@@ -74,14 +74,30 @@ def test_trusted_grading_of_the_starter_runs_every_case(kit):
     assert not other, other[:3]
 
 
+# Solution lines that given code ships on purpose, with the kit files allowed to hold them. Anywhere
+# else they are leaks. Each is a one-line derivative already stated in its backward's docstring.
+SHIPPED_ON_PURPOSE = {
+    # The engine task's graded cases record backward functions of their own, so it does not depend on task 3.
+    "return grad_output * np.exp(a)": {"autograder/cases/engine.py"},
+    # A counting identity backward in a local test of the engine.
+    "return grad_output": {"hw_tests/test_engine.py"},
+    # Forward mode (a given tool) guards a**b ln(a) at a = 0 as pow_backward does.
+    'with np.errstate(divide="ignore", invalid="ignore"):': {"mytorch/forward_mode.py"},
+    "log_a = np.log(np.where(a == 0, 1.0, a))": {"mytorch/forward_mode.py"},
+}
+
+
 def test_no_solution_line_reaches_the_kit(kit):
-    kit_text = "\n".join(p.read_text(errors="replace") for p in kit.rglob("*")
-                         if p.is_file() and p.suffix in {".py", ".md", ".txt", ""} and "__pycache__" not in p.parts)
-    kit_lines = {line.strip() for line in kit_text.splitlines()}
+    where: dict = {}  # stripped line -> kit files holding it
+    for p in kit.rglob("*"):
+        if p.is_file() and p.suffix in {".py", ".md", ".txt", ""} and "__pycache__" not in p.parts:
+            for line in p.read_text(errors="replace").splitlines():
+                where.setdefault(line.strip(), set()).add(str(p.relative_to(kit)))
     for relative, text in reference_sources().items():
         outside = {line.strip() for line in strip_solutions(text, relative).splitlines()}
         secret = [line for line in solution_lines(text) if line not in outside and len(line) > 12]
-        leaked = [line for line in secret if line in kit_lines]
+        leaked = [(line, sorted(where[line] - SHIPPED_ON_PURPOSE.get(line, set()))) for line in secret if line in where]
+        leaked = [(line, files) for line, files in leaked if files]
         assert not leaked, f"{relative}: solution lines in the kit: {leaked[:5]}"
 
 
