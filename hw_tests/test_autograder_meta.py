@@ -54,8 +54,10 @@ MUTANTS = {
     "power rule off by one": (F, [("grad_output * exponent * np.power(a, exponent - 1)",
                                    "grad_output * exponent * np.power(a, exponent)")]),
     "exponent gradient without ln(a)": (F, [("np.where((a == 0) & (b >= 0), 0.0, log_a)", "1.0")]),
-    "neg passes the gradient through": (F, [('"""dL/da = -dL/dy."""\n    # BEGIN SOLUTION elementwise_backward\n    return -grad_output',
-                                             '"""dL/da = -dL/dy."""\n    # BEGIN SOLUTION elementwise_backward\n    return grad_output')]),
+    # neg, identity and reshape are anchored on their docstring and marker line: other backward
+    # functions have (or start with) the same return line.
+    "neg passes the gradient through": (F, [('-dL/dy."""\n    # BEGIN SOLUTION elementwise_backward\n    return -grad_output',
+                                             '-dL/dy."""\n    # BEGIN SOLUTION elementwise_backward\n    return grad_output')]),
     "maximum routes to the smaller input": (F, [("share_a = (a > b) + 0.5 * (a == b)", "share_a = (a < b) + 0.5 * (a == b)")]),
     "minimum routes to the larger input": (F, [("share_a = (a < b) + 0.5 * (a == b)", "share_a = (a > b) + 0.5 * (a == b)")]),
     "exp forgets the upstream gradient": (F, [("return grad_output * np.exp(a)", "return np.exp(a)")]),
@@ -75,8 +77,10 @@ MUTANTS = {
     "max sends the gradient to every element": (F, [("hits = a == extremum", "hits = a >= np.min(a)")]),
     "transpose applies the permutation again": (F, [("np.transpose(grad_output, np.argsort([ax % a.ndim for ax in axes]))",
                                                      "np.transpose(grad_output, axes)")]),
-    "reshape scrambles the gradient": (F, [("a's shape.\"\"\"\n    # BEGIN SOLUTION reduction_shape_backward\n    return np.reshape(grad_output, a.shape)",
-                                            "a's shape.\"\"\"\n    # BEGIN SOLUTION reduction_shape_backward\n    return np.reshape(grad_output.T, a.shape)")]),
+    "reshape scrambles the gradient": (F, [("a's shape.\"\"\"\n    # BEGIN SOLUTION reduction_shape_backward\n"
+                                             "    return np.reshape(grad_output, a.shape)",
+                                             "a's shape.\"\"\"\n    # BEGIN SOLUTION reduction_shape_backward\n"
+                                             "    return np.reshape(grad_output.T, a.shape)")]),
     "getitem overwrites repeated indices": (F, [("np.add.at(grad, index, grad_output)", "grad[index] = grad_output")]),
     "concatenate offsets not cumulative": (F, [("ends = np.cumsum([x.shape[axis] for x in arrays])[:-1]",
                                                 "ends = [x.shape[axis] for x in arrays][:-1]")]),

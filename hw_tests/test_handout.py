@@ -74,8 +74,8 @@ def test_trusted_grading_of_the_starter_runs_every_case(kit):
     assert not other, other[:3]
 
 
-# Solution lines that given code ships on purpose, with the kit files allowed to hold them. Anywhere
-# else they are leaks. Each is a one-line derivative already stated in its backward's docstring.
+# Solution lines that given code ships on purpose, with the kit files allowed to hold them (anywhere
+# else they are leaks). None gives away more than its backward's docstring already states.
 SHIPPED_ON_PURPOSE = {
     # The engine task's graded cases record backward functions of their own, so it does not depend on task 3.
     "return grad_output * np.exp(a)": {"autograder/cases/engine.py"},
