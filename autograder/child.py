@@ -66,7 +66,15 @@ def main_all(argv: list) -> None:
         sub = Submission()
         header, outputs = _run(case, submission, case.make_inputs(case_rng(int(seed), name)), sub)
         if sub.last_engine is not None and callable(getattr(sub.last_engine, "close", None)):
-            sub.last_engine.close()
+            try:
+                sub.last_engine.close()
+            except Exception:
+                # A staged handout (hw_tests/test_handout.py) closes with a stubbed zero_grad or
+                # MemoryBuffer.clear that raises NotImplementedError. This case's result is already
+                # in, and the remaining cases must still run: dropping the engine below frees the
+                # singleton slot (the class keeps only a weak reference to it).
+                pass
+            sub.last_engine = None
         statuses[name] = header
         case_arrays, case_bad = _plain_arrays(outputs, prefix=f"{name}::")
         arrays.update(case_arrays)

@@ -2,12 +2,14 @@
 
 Solution markers (the one convention)::
 
-    def add_backward(grad_output, a, b):
-        \"\"\"docstring with the math: kept\"\"\"
-        # BEGIN SOLUTION elementwise_backward
-        # PROMPT: sum the gradient back to each input's shape with unbroadcast
-        return unbroadcast(grad_output, a.shape), unbroadcast(grad_output, b.shape)
+    def square_backward(grad_output, a):
+        \"\"\"y = a**2: dL/da = 2 a dL/dy (the docstring with the math is kept)\"\"\"
+        # BEGIN SOLUTION unary_backward
+        # PROMPT: the upstream gradient times the derivative
+        return 2.0 * a * grad_output
         # END SOLUTION
+
+(This file ships with the kit: the example must not be one of the reference's functions.)
 
 Everything between the markers is removed. The word after ``BEGIN SOLUTION``
 names the rubric component (the task) the body belongs to; ``# PROMPT:``
@@ -111,18 +113,28 @@ def solution_lines(source: str) -> list:
 
 
 def marked_functions(source: str) -> dict:
-    """{task key: [names of the functions and methods whose bodies are solution blocks]}."""
+    """{task key: [names of the functions and methods whose bodies are solution blocks]}.
+
+    Methods are named with their class (``Linear.forward``): a layer file has many
+    ``forward`` methods, and the writeup lists each one a task asks for.
+    """
     result: dict = {}
-    current_def = None
+    scopes: list = []  # (indent, name) of the enclosing class and def statements
     for line in source.splitlines():
-        definition = re.match(r"^\s*def (\w+)\(", line)
-        if definition:
-            current_def = definition[1]
+        scope = re.match(r"^(\s*)(?:def|class) (\w+)[(:]", line)  # (a docstring's "class labels" is no scope)
         match = BEGIN.match(line)
-        if match and current_def:
+        if not (scope or match):
+            continue
+        indent = len((scope or match)[1])
+        while scopes and scopes[-1][0] >= indent:  # a statement at this indent closes deeper scopes
+            scopes.pop()
+        if scope:
+            scopes.append((indent, scope[2]))
+        elif scopes:
+            name = ".".join(n for _, n in scopes)
             names = result.setdefault(match["task"], [])
-            if current_def not in names:
-                names.append(current_def)
+            if name not in names:
+                names.append(name)
     return result
 
 

@@ -131,11 +131,16 @@ class Autograd:
                     f"{describe(target)} but input {i} has shape {x.shape}; give a NumPy array of "
                     "its input's shape (the gradient is added into it in place), or None."
                 )
-        op = Operation(inputs, output, gradients_to_update, backward_operation, params, constants)
-        if self.debug:
-            op.snapshots = [x.copy() for x in op.inputs]
-        self.operation_list.append(op)
+        # BEGIN SOLUTION autograd_engine
+        # PROMPT: append an Operation (with params and constants) to the tape, and remember that
+        # PROMPT: id(output) is a recorded output, not a leaf (backward needs to tell the two apart)
+        self.operation_list.append(Operation(inputs, output, gradients_to_update, backward_operation, params,
+                                             constants))
         self._outputs.add(key)
+        # END SOLUTION
+        if self.debug:
+            recorded = self.operation_list[-1]
+            recorded.snapshots = [x.copy() for x in recorded.inputs]
 
     def backward(self, divergence: Any = 1.0, output: Optional[np.ndarray] = None) -> None:
         """Backpropagate ``divergence`` = dL/d(output) through the tape.
@@ -163,6 +168,12 @@ class Autograd:
                 f"output's shape {output.shape}."
             ) from None
 
+        # BEGIN SOLUTION autograd_engine
+        # PROMPT: keep this pass's gradients in a dict keyed by id(array), starting from {id(output): seed};
+        # PROMPT: replay the tape in reverse, skipping operations whose output got no gradient; send each
+        # PROMPT: input's gradient to its gradients_to_update array or sum it in the dict (_fit_to_input
+        # PROMPT: reduces a broadcast gradient); finally store intermediate gradients in the buffer as they
+        # PROMPT: are and accumulate leaf gradients with update_param
         grads: dict[int, np.ndarray] = {id(output): seed}
         arrays: dict[int, np.ndarray] = {id(output): output}
         owned: set[int] = {id(output)}  # gradients this pass allocated itself: safe to add into
@@ -209,12 +220,15 @@ class Autograd:
                 buffer._arrays[key] = arrays[key]
             else:
                 buffer.update_param(arrays[key], g)  # leaf: accumulates across passes
+        # END SOLUTION
 
     def zero_grad(self) -> None:
         """Empty the tape and the memory buffer, releasing every array they held."""
+        # BEGIN SOLUTION autograd_engine
         self.operation_list = []
         self._outputs = set()
         self.memory_buffer.clear()
+        # END SOLUTION
 
     def _find_output(self, output: Optional[np.ndarray]) -> int:
         """Number of operations up to and including the one that produced ``output``."""

@@ -48,36 +48,46 @@ class MemoryBuffer:
 
     def is_in_memory(self, np_array: np.ndarray) -> bool:
         """Whether a gradient slot exists for this very array object."""
+        # BEGIN SOLUTION memory_buffer
         return id(np_array) in self.memory
+        # END SOLUTION
 
     def add_spot(self, np_array: np.ndarray) -> None:
         """Create a zero gradient for ``np_array`` unless it already has one."""
+        # BEGIN SOLUTION memory_buffer
         key = id(np_array)
         if key not in self.memory:
             self.memory[key] = np.zeros(np.shape(np_array), dtype=float_dtype(np_array))
             self._arrays[key] = np_array
+        # END SOLUTION
 
     def update_param(self, np_array: np.ndarray, gradient: np.ndarray) -> None:
         """Accumulate: gradient(np_array) += gradient."""
+        _check_shape("update_param", np_array, gradient)
+        # BEGIN SOLUTION memory_buffer
         key = id(np_array)
         stored = self.memory.get(key)
-        _check_shape("update_param", np_array, gradient)
         if stored is None:
             # First write: take a private copy rather than zeros + add.
             self.memory[key] = _private_copy(gradient, np_array)
             self._arrays[key] = np_array
         else:
             stored += gradient
+        # END SOLUTION
 
     def set_param(self, np_array: np.ndarray, gradient: np.ndarray) -> None:
         """Overwrite the gradient of ``np_array`` with a copy of ``gradient``."""
         _check_shape("set_param", np_array, gradient)
+        # BEGIN SOLUTION memory_buffer
         key = id(np_array)
         self.memory[key] = _private_copy(gradient, np_array)
         self._arrays[key] = np_array
+        # END SOLUTION
 
     def get_param(self, np_array: np.ndarray) -> np.ndarray:
         """The stored gradient of ``np_array`` (the buffer's own array, not a copy)."""
+        # BEGIN SOLUTION memory_buffer
+        # PROMPT: for an array with no gradient, raise GradientNotFoundError (above) with a message that says why
         try:
             return self.memory[id(np_array)]
         except KeyError:
@@ -87,11 +97,14 @@ class MemoryBuffer:
                 "or zero_grad() has cleared the buffer since. Gradients are keyed by the array "
                 "object itself: a view or copy (x.T, x.reshape(...), x.copy()) is a different key."
             ) from None
+        # END SOLUTION
 
     def clear(self) -> None:
         """Forget every gradient and release every array."""
+        # BEGIN SOLUTION memory_buffer
         self.memory.clear()
         self._arrays.clear()
+        # END SOLUTION
 
     def __len__(self) -> int:
         return len(self.memory)

@@ -23,7 +23,9 @@ class Identity(Module):
         super().__init__(autograd_engine)
 
     def forward(self, x: Any) -> np.ndarray:
+        # BEGIN SOLUTION activations
         return F.identity(x)
+        # END SOLUTION
 
 
 class Sigmoid(Module):
@@ -36,7 +38,9 @@ class Sigmoid(Module):
         super().__init__(autograd_engine)
 
     def forward(self, x: Any) -> np.ndarray:
+        # BEGIN SOLUTION activations
         return F.sigmoid(x)
+        # END SOLUTION
 
 
 class Tanh(Module):
@@ -46,7 +50,9 @@ class Tanh(Module):
         super().__init__(autograd_engine)
 
     def forward(self, x: Any) -> np.ndarray:
+        # BEGIN SOLUTION activations
         return F.tanh(x)
+        # END SOLUTION
 
 
 class ReLU(Module):
@@ -56,7 +62,9 @@ class ReLU(Module):
         super().__init__(autograd_engine)
 
     def forward(self, x: Any) -> np.ndarray:
+        # BEGIN SOLUTION activations
         return F.relu(x)
+        # END SOLUTION
 
 
 class LeakyReLU(Module):
@@ -71,7 +79,9 @@ class LeakyReLU(Module):
         self.slope = float(slope)
 
     def forward(self, x: Any) -> np.ndarray:
+        # BEGIN SOLUTION activations
         return F.add(F.mul(self.slope, x), F.mul(1.0 - self.slope, F.relu(x)))
+        # END SOLUTION
 
     def extra_repr(self) -> str:
         return f"slope={self.slope}"
@@ -93,8 +103,10 @@ class GELU(Module):
         super().__init__(autograd_engine)
 
     def forward(self, x: Any) -> np.ndarray:
+        # BEGIN SOLUTION activations
         u = F.mul(np.sqrt(2.0 / np.pi), F.add(x, F.mul(0.044715, F.pow(x, 3))))
         return F.mul(F.mul(0.5, x), F.add(1.0, F.tanh(u)))
+        # END SOLUTION
 
 
 class Softmax(Module):
@@ -110,7 +122,9 @@ class Softmax(Module):
 
     def forward(self, x: Any) -> np.ndarray:
         _check_axis(self, x, self.axis)
+        # BEGIN SOLUTION activations
         return F.softmax(x, axis=self.axis)
+        # END SOLUTION
 
     def extra_repr(self) -> str:
         return f"axis={self.axis}"
@@ -125,7 +139,9 @@ class LogSoftmax(Softmax):
 
     def forward(self, x: Any) -> np.ndarray:
         _check_axis(self, x, self.axis)
+        # BEGIN SOLUTION activations
         return F.log_softmax(x, axis=self.axis)
+        # END SOLUTION
 
 
 def _check_axis(layer: Module, x: Any, axis: int) -> None:

@@ -74,7 +74,9 @@ def identity(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
 
 def identity_backward(grad_output: np.ndarray, a: np.ndarray) -> np.ndarray:
     """dL/da = dL/dy.  Shapes: grad_output, a: any (equal)."""
+    # BEGIN SOLUTION unary_backward
     return grad_output
+    # END SOLUTION
 
 
 def add(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -84,7 +86,10 @@ def add(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.n
 
 def add_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple:
     """dL/da = dL/dy, dL/db = dL/dy, each summed back to its input's shape."""
+    # BEGIN SOLUTION elementwise_backward
+    # PROMPT: sum the gradient back to each input's shape with unbroadcast
     return unbroadcast(grad_output, a.shape), unbroadcast(grad_output, b.shape)
+    # END SOLUTION
 
 
 def sub(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -94,7 +99,9 @@ def sub(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.n
 
 def sub_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple:
     """dL/da = dL/dy, dL/db = -dL/dy, each summed back to its input's shape."""
+    # BEGIN SOLUTION elementwise_backward
     return unbroadcast(grad_output, a.shape), unbroadcast(-grad_output, b.shape)
+    # END SOLUTION
 
 
 def mul(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -104,7 +111,9 @@ def mul(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.n
 
 def mul_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple:
     """dL/da = dL/dy * b, dL/db = dL/dy * a, each summed back to its input's shape."""
+    # BEGIN SOLUTION elementwise_backward
     return unbroadcast(grad_output * b, a.shape), unbroadcast(grad_output * a, b.shape)
+    # END SOLUTION
 
 
 def div(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -114,8 +123,10 @@ def div(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.n
 
 def div_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple:
     """dL/da = dL/dy / b, dL/db = -dL/dy * a / b**2, each summed back to its input's shape."""
+    # BEGIN SOLUTION elementwise_backward
     grad_a = grad_output / b
     return unbroadcast(grad_a, a.shape), unbroadcast(-grad_a * a / b, b.shape)
+    # END SOLUTION
 
 
 def pow(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -133,9 +144,11 @@ def pow(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.n
 
 def pow_scalar_backward(grad_output: np.ndarray, a: np.ndarray, exponent: float) -> np.ndarray:
     """y = a**p with a constant p: dL/da = dL/dy * p * a**(p-1) (zero for p = 0)."""
+    # BEGIN SOLUTION elementwise_backward
     if exponent == 0:
         return np.zeros_like(grad_output * a)
     return grad_output * exponent * np.power(a, exponent - 1)
+    # END SOLUTION
 
 
 def pow_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple:
@@ -146,11 +159,13 @@ def pow_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple
     a**0 = 1 does not depend on a, so dL/da is 0 (also at a = 0, where
     b * a**(b-1) would be 0 * inf).
     """
+    # BEGIN SOLUTION elementwise_backward
     with np.errstate(divide="ignore", invalid="ignore"):
         grad_a = grad_output * np.where(b == 0, 0.0, b * np.power(a, b - 1.0))
         log_a = np.log(np.where(a == 0, 1.0, a))
         grad_b = grad_output * np.power(a, b) * np.where((a == 0) & (b >= 0), 0.0, log_a)
     return unbroadcast(grad_a, a.shape), unbroadcast(grad_b, np.shape(b))
+    # END SOLUTION
 
 
 def maximum(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -160,8 +175,10 @@ def maximum(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> 
 
 def maximum_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple:
     """dL/da = dL/dy where a > b, dL/db = dL/dy where b > a; a tie splits dL/dy in half."""
+    # BEGIN SOLUTION elementwise_backward
     share_a = (a > b) + 0.5 * (a == b)
     return unbroadcast(grad_output * share_a, a.shape), unbroadcast(grad_output * (1.0 - share_a), b.shape)
+    # END SOLUTION
 
 
 def minimum(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -171,8 +188,10 @@ def minimum(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> 
 
 def minimum_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple:
     """dL/da = dL/dy where a < b, dL/db = dL/dy where b < a; a tie splits dL/dy in half."""
+    # BEGIN SOLUTION elementwise_backward
     share_a = (a < b) + 0.5 * (a == b)
     return unbroadcast(grad_output * share_a, a.shape), unbroadcast(grad_output * (1.0 - share_a), b.shape)
+    # END SOLUTION
 
 
 # ---------------------------------------------------------------- elementwise, one input
@@ -184,7 +203,9 @@ def neg(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
 
 def neg_backward(grad_output: np.ndarray, a: np.ndarray) -> np.ndarray:
     """dL/da = -dL/dy."""
+    # BEGIN SOLUTION elementwise_backward
     return -grad_output
+    # END SOLUTION
 
 
 def sqrt(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -194,7 +215,9 @@ def sqrt(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
 
 def sqrt_backward(grad_output: np.ndarray, a: np.ndarray) -> np.ndarray:
     """dL/da = dL/dy / (2 sqrt(a))."""
+    # BEGIN SOLUTION unary_backward
     return grad_output / (2.0 * np.sqrt(a))
+    # END SOLUTION
 
 
 def log(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -204,7 +227,9 @@ def log(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
 
 def log_backward(grad_output: np.ndarray, a: np.ndarray) -> np.ndarray:
     """dL/da = dL/dy / a."""
+    # BEGIN SOLUTION unary_backward
     return grad_output / a
+    # END SOLUTION
 
 
 def exp(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -214,7 +239,9 @@ def exp(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
 
 def exp_backward(grad_output: np.ndarray, a: np.ndarray) -> np.ndarray:
     """dL/da = dL/dy * e**a."""
+    # BEGIN SOLUTION unary_backward
     return grad_output * np.exp(a)
+    # END SOLUTION
 
 
 def sin(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -224,7 +251,9 @@ def sin(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
 
 def sin_backward(grad_output: np.ndarray, a: np.ndarray) -> np.ndarray:
     """dL/da = dL/dy * cos(a)."""
+    # BEGIN SOLUTION unary_backward
     return grad_output * np.cos(a)
+    # END SOLUTION
 
 
 def cos(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -234,7 +263,9 @@ def cos(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
 
 def cos_backward(grad_output: np.ndarray, a: np.ndarray) -> np.ndarray:
     """dL/da = -dL/dy * sin(a)."""
+    # BEGIN SOLUTION unary_backward
     return -grad_output * np.sin(a)
+    # END SOLUTION
 
 
 def tanh(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -244,8 +275,10 @@ def tanh(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
 
 def tanh_backward(grad_output: np.ndarray, a: np.ndarray) -> np.ndarray:
     """dL/da = dL/dy * (1 - tanh(a)**2)."""
+    # BEGIN SOLUTION unary_backward
     t = np.tanh(a)
     return grad_output * (1.0 - t * t)
+    # END SOLUTION
 
 
 def stable_sigmoid(a: ArrayLike) -> np.ndarray:
@@ -262,8 +295,11 @@ def sigmoid(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
 
 def sigmoid_backward(grad_output: np.ndarray, a: np.ndarray) -> np.ndarray:
     """dL/da = dL/dy * s(a) * (1 - s(a))."""
+    # BEGIN SOLUTION unary_backward
+    # PROMPT: stable_sigmoid(a) above computes s(a) without overflow
     s = stable_sigmoid(a)
     return grad_output * s * (1.0 - s)
+    # END SOLUTION
 
 
 def relu(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -273,7 +309,9 @@ def relu(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
 
 def relu_backward(grad_output: np.ndarray, a: np.ndarray) -> np.ndarray:
     """dL/da = dL/dy where a > 0, else 0 (0 at a = 0, as in PyTorch)."""
+    # BEGIN SOLUTION unary_backward
     return grad_output * (a > 0)
+    # END SOLUTION
 
 
 def abs(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -283,7 +321,9 @@ def abs(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
 
 def abs_backward(grad_output: np.ndarray, a: np.ndarray) -> np.ndarray:
     """dL/da = dL/dy * sign(a) (0 at a = 0)."""
+    # BEGIN SOLUTION unary_backward
     return grad_output * np.sign(a)
+    # END SOLUTION
 
 
 # ---------------------------------------------------------------- reductions
@@ -297,9 +337,12 @@ def _normalize_axes(axis: Any, ndim: int) -> tuple:
 
 def _expand_reduced(grad_output: np.ndarray, a: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
     """Give a reduction's gradient back its reduced axes (as size 1)."""
+    # BEGIN SOLUTION reduction_shape_backward
+    # PROMPT: _normalize_axes(axis, a.ndim) lists the reduced axes, non-negative and sorted
     if keepdims or a.ndim == 0:
         return grad_output
     return np.expand_dims(grad_output, _normalize_axes(axis, a.ndim))
+    # END SOLUTION
 
 
 def _reduce(op: str, fn: Any, a: ArrayLike, axis: Any, keepdims: bool) -> Any:
@@ -318,8 +361,10 @@ def sum(a: ArrayLike, axis: Any = None, keepdims: bool = False,
 
 def sum_backward(grad_output: np.ndarray, a: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
     """dL/da = dL/dy copied along the summed axes.  Shapes: a (...), grad_output a's shape without ``axis``."""
+    # BEGIN SOLUTION reduction_shape_backward
     expanded = _expand_reduced(grad_output, a, axis, keepdims)
     return np.array(np.broadcast_to(expanded, a.shape))
+    # END SOLUTION
 
 
 def mean(a: ArrayLike, axis: Any = None, keepdims: bool = False,
@@ -331,16 +376,20 @@ def mean(a: ArrayLike, axis: Any = None, keepdims: bool = False,
 
 def mean_backward(grad_output: np.ndarray, a: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
     """dL/da = dL/dy / n copied along the averaged axes, n = number of averaged elements."""
+    # BEGIN SOLUTION reduction_shape_backward
     count = np.prod([a.shape[ax] for ax in _normalize_axes(axis, a.ndim)]) if a.ndim else 1
     return sum_backward(grad_output, a, axis, keepdims) / count
+    # END SOLUTION
 
 
 def _extremum_backward(grad_output: np.ndarray, a: np.ndarray, extremum: np.ndarray,
                        axis: Any, keepdims: bool) -> np.ndarray:
     """Route dL/dy to the elements that attain the extremum, shared equally among ties."""
+    # BEGIN SOLUTION reduction_shape_backward
     hits = a == extremum
     share = hits / np.sum(hits, axis=axis, keepdims=True)
     return share * _expand_reduced(grad_output, a, axis, keepdims)
+    # END SOLUTION
 
 
 def max(a: ArrayLike, axis: Any = None, keepdims: bool = False,
@@ -352,7 +401,9 @@ def max(a: ArrayLike, axis: Any = None, keepdims: bool = False,
 
 def max_backward(grad_output: np.ndarray, a: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
     """dL/da = dL/dy at the maximal elements along ``axis``, 0 elsewhere; k tied maxima get 1/k each."""
+    # BEGIN SOLUTION reduction_shape_backward
     return _extremum_backward(grad_output, a, np.max(a, axis=axis, keepdims=True), axis, keepdims)
+    # END SOLUTION
 
 
 def min(a: ArrayLike, axis: Any = None, keepdims: bool = False,
@@ -364,7 +415,9 @@ def min(a: ArrayLike, axis: Any = None, keepdims: bool = False,
 
 def min_backward(grad_output: np.ndarray, a: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
     """dL/da = dL/dy at the minimal elements along ``axis``, 0 elsewhere; k tied minima get 1/k each."""
+    # BEGIN SOLUTION reduction_shape_backward
     return _extremum_backward(grad_output, a, np.min(a, axis=axis, keepdims=True), axis, keepdims)
+    # END SOLUTION
 
 
 # ---------------------------------------------------------------- linear algebra
@@ -392,6 +445,7 @@ def matmul_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tu
     are summed back to each input's shape. A 1-D a is treated as (1, k), a 1-D
     b as (k, 1), as in ``np.matmul``.
     """
+    # BEGIN SOLUTION matmul_backward
     if a.ndim == 2 and b.ndim == 2:
         if b.flags.f_contiguous and not b.flags.c_contiguous:
             # b is a transposed view (Linear's W.T): lay dL/db out like b, so that adding
@@ -408,6 +462,7 @@ def matmul_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tu
     grad_a = np.matmul(g, np.swapaxes(b2, -1, -2))
     grad_b = np.matmul(np.swapaxes(a2, -1, -2), g)
     return unbroadcast(grad_a, a2.shape).reshape(a.shape), unbroadcast(grad_b, b2.shape).reshape(b.shape)
+    # END SOLUTION
 
 
 def matmul_constant_lhs_backward(grad_output: np.ndarray, b: np.ndarray, lhs: np.ndarray) -> np.ndarray:
@@ -415,9 +470,11 @@ def matmul_constant_lhs_backward(grad_output: np.ndarray, b: np.ndarray, lhs: np
 
     Shapes as in ``matmul_backward`` with a = lhs.
     """
+    # BEGIN SOLUTION matmul_backward
     if lhs.ndim == 2 and b.ndim == 2:
         return (grad_output.T @ lhs).T if b.flags.f_contiguous and not b.flags.c_contiguous else lhs.T @ grad_output
     return matmul_backward(grad_output, lhs, b)[1]  # rare shapes: the general rule, discarding dL/dlhs
+    # END SOLUTION
 
 
 def outer(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -427,7 +484,9 @@ def outer(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np
 
 def outer_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple:
     """dL/da = dL/dy @ b, dL/db = (dL/dy)^T @ a.  Shapes: a (m,), b (n,), grad_output (m, n)."""
+    # BEGIN SOLUTION matmul_backward
     return (grad_output @ b.ravel()).reshape(a.shape), (grad_output.T @ a.ravel()).reshape(b.shape)
+    # END SOLUTION
 
 
 # ---------------------------------------------------------------- shape and indexing
@@ -444,9 +503,11 @@ def transpose(a: ArrayLike, axes: Optional[Sequence[int]] = None,
 
 def transpose_backward(grad_output: np.ndarray, a: np.ndarray, axes: Optional[Sequence[int]] = None) -> np.ndarray:
     """dL/da = dL/dy with the inverse permutation of ``axes`` applied."""
+    # BEGIN SOLUTION reduction_shape_backward
     if axes is None:
         return np.transpose(grad_output)
     return np.transpose(grad_output, np.argsort([ax % a.ndim for ax in axes]))
+    # END SOLUTION
 
 
 def reshape(a: ArrayLike, shape: Sequence[int], gradients_to_update: Targets = None) -> np.ndarray:
@@ -460,7 +521,9 @@ def reshape(a: ArrayLike, shape: Sequence[int], gradients_to_update: Targets = N
 
 def reshape_backward(grad_output: np.ndarray, a: np.ndarray, shape: Any = None) -> np.ndarray:
     """dL/da = dL/dy reshaped back to a's shape."""
+    # BEGIN SOLUTION reduction_shape_backward
     return np.reshape(grad_output, a.shape)
+    # END SOLUTION
 
 
 def expand_dims(a: ArrayLike, axis: Any, gradients_to_update: Targets = None) -> np.ndarray:
@@ -474,7 +537,9 @@ def expand_dims(a: ArrayLike, axis: Any, gradients_to_update: Targets = None) ->
 
 def expand_dims_backward(grad_output: np.ndarray, a: np.ndarray, axis: Any = None) -> np.ndarray:
     """dL/da = dL/dy with the added axis removed (reshaped to a's shape)."""
+    # BEGIN SOLUTION reduction_shape_backward
     return np.reshape(grad_output, a.shape)
+    # END SOLUTION
 
 
 def squeeze(a: ArrayLike, axis: Any = None, gradients_to_update: Targets = None) -> np.ndarray:
@@ -488,7 +553,9 @@ def squeeze(a: ArrayLike, axis: Any = None, gradients_to_update: Targets = None)
 
 def squeeze_backward(grad_output: np.ndarray, a: np.ndarray, axis: Any = None) -> np.ndarray:
     """dL/da = dL/dy with the removed size-1 axes restored (reshaped to a's shape)."""
+    # BEGIN SOLUTION reduction_shape_backward
     return np.reshape(grad_output, a.shape)
+    # END SOLUTION
 
 
 def _is_basic_index(index: Any) -> bool:
@@ -515,12 +582,14 @@ def getitem_backward(grad_output: np.ndarray, a: np.ndarray, index: Any = None) 
     An element picked k times by an integer-array index receives the sum of
     its k gradients (``np.add.at``), not just the last one.
     """
+    # BEGIN SOLUTION reduction_shape_backward
     grad = np.zeros(a.shape, dtype=float_dtype(np.asarray(grad_output)))
     if _is_basic_index(index):
         grad[index] = grad_output
     else:
         np.add.at(grad, index, grad_output)
     return grad
+    # END SOLUTION
 
 
 def concatenate(arrays: Sequence[ArrayLike], axis: int = 0, gradients_to_update: Targets = None) -> np.ndarray:
@@ -534,8 +603,10 @@ def concatenate(arrays: Sequence[ArrayLike], axis: int = 0, gradients_to_update:
 
 def concatenate_backward(grad_output: np.ndarray, *arrays: np.ndarray, axis: int = 0) -> tuple:
     """dL/d(arrays[i]) = the slice of dL/dy along ``axis`` where arrays[i] was placed."""
+    # BEGIN SOLUTION reduction_shape_backward
     ends = np.cumsum([x.shape[axis] for x in arrays])[:-1]
     return tuple(np.split(grad_output, ends, axis=axis))
+    # END SOLUTION
 
 
 def stack(arrays: Sequence[ArrayLike], axis: int = 0, gradients_to_update: Targets = None) -> np.ndarray:
@@ -549,7 +620,9 @@ def stack(arrays: Sequence[ArrayLike], axis: int = 0, gradients_to_update: Targe
 
 def stack_backward(grad_output: np.ndarray, *arrays: np.ndarray, axis: int = 0) -> tuple:
     """dL/d(arrays[i]) = dL/dy taken at position i of the new ``axis``."""
+    # BEGIN SOLUTION reduction_shape_backward
     return tuple(np.take(grad_output, i, axis=axis) for i in range(len(arrays)))
+    # END SOLUTION
 
 
 # ---------------------------------------------------------------- softmax and cross-entropy
@@ -567,8 +640,11 @@ def softmax(a: ArrayLike, axis: int = -1, gradients_to_update: Targets = None) -
 
 def softmax_backward(grad_output: np.ndarray, a: np.ndarray, axis: int = -1) -> np.ndarray:
     """dL/da = s * (dL/dy - sum(dL/dy * s, axis)), s = softmax(a)."""
+    # BEGIN SOLUTION softmax_backward
+    # PROMPT: _log_softmax(a, axis) above computes log softmax(a) without overflow
     s = np.exp(_log_softmax(a, axis))
     return s * (grad_output - np.sum(grad_output * s, axis=axis, keepdims=True))
+    # END SOLUTION
 
 
 def log_softmax(a: ArrayLike, axis: int = -1, gradients_to_update: Targets = None) -> np.ndarray:
@@ -578,8 +654,10 @@ def log_softmax(a: ArrayLike, axis: int = -1, gradients_to_update: Targets = Non
 
 def log_softmax_backward(grad_output: np.ndarray, a: np.ndarray, axis: int = -1) -> np.ndarray:
     """dL/da = dL/dy - softmax(a) * sum(dL/dy, axis)."""
+    # BEGIN SOLUTION softmax_backward
     s = np.exp(_log_softmax(a, axis))
     return grad_output - s * np.sum(grad_output, axis=axis, keepdims=True)
+    # END SOLUTION
 
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -639,12 +717,6 @@ def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, reduction: str =
     """
     logits, target = np.asarray(logits), np.asarray(target)
     _check_cross_entropy(logits, target, reduction)
-    return _softmax_cross_entropy(logits, target, reduction, gradients_to_update)
-
-
-def _softmax_cross_entropy(logits: np.ndarray, target: np.ndarray, reduction: str,
-                           gradients_to_update: Targets = None) -> np.ndarray:
-    """``softmax_cross_entropy`` on arguments already checked (the loss layers check them with their own names)."""
     log_probs = _log_softmax(logits, -1)
     if _is_labels(target):  # -log p at each row's label
         flat = log_probs.reshape(-1, log_probs.shape[-1])
@@ -666,6 +738,8 @@ def SoftmaxCrossEntropy_backward(grad_output: np.ndarray, logits: np.ndarray, ta
     log_probs: log softmax(logits) if the forward saved it (the recording helper
     does, so backward need not recompute it); computed here when None.
     """
+    # BEGIN SOLUTION softmax_backward
+    # PROMPT: for integer labels, _subtract_at_labels(probabilities, target, 1.0) is probabilities - onehot(target)
     rows = math.prod(logits.shape[:-1]) if reduction == "mean" else 1
     upstream = (grad_output / rows)[..., np.newaxis]
     if log_probs is None:
@@ -673,6 +747,7 @@ def SoftmaxCrossEntropy_backward(grad_output: np.ndarray, logits: np.ndarray, ta
     if _is_labels(target):
         return _subtract_at_labels(np.exp(log_probs), target, 1.0) * upstream, None
     return (np.exp(log_probs) - target) * upstream, -log_probs * upstream
+    # END SOLUTION
 
 
 # ---- convolution support

@@ -45,11 +45,13 @@ class Linear(Module):
         if len(shape) < 1 or shape[-1] != self.in_features:
             raise ValueError(f"{self.short_name()}: expected input of shape (batch, {self.in_features}), "
                              f"got shape {shape}")
+        # BEGIN SOLUTION linear
         # W.T is a view of W, and dW.T of dW: the engine adds dL/d(W.T) into dW.T in place, which is dL/dW.
         z = F.matmul(x, self.W.T, gradients_to_update=[None, self.dW.T])
         if self.bias:
             z = F.add(z, self.b, gradients_to_update=[None, self.db])
         return z
+        # END SOLUTION
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}" + (

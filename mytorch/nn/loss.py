@@ -47,7 +47,9 @@ class Loss(Module):
         if self.autograd_engine is not current_engine():
             raise RuntimeError(f"{self.short_name()}.backward: this loss was built with an engine that is not "
                                "the live one (it was closed, or None); build the loss with the live engine")
+        # BEGIN SOLUTION losses
         self.autograd_engine.backward(1.0, output=self.loss_value)
+        # END SOLUTION
 
     def extra_repr(self) -> str:
         return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
@@ -103,7 +105,10 @@ class MSELoss(Loss):
 
     def forward(self, prediction: Any, target: Any) -> np.ndarray:
         _same_shape(self, prediction, target)
+        # BEGIN SOLUTION losses
+        # PROMPT: self._reduce(per_element) applies the reduction and keeps the result as self.loss_value
         return self._reduce(F.pow(F.sub(prediction, target), 2))
+        # END SOLUTION
 
 
 class SoftmaxCrossEntropy(Loss):
@@ -118,8 +123,11 @@ class SoftmaxCrossEntropy(Loss):
 
     def forward(self, logits: Any, target: Any) -> np.ndarray:
         _check_logits_and_labels(self, logits, target, "logits", allow_probabilities=True)
-        self.loss_value = F._softmax_cross_entropy(np.asarray(logits), np.asarray(target), self.reduction)
+        # BEGIN SOLUTION losses
+        # PROMPT: F.softmax_cross_entropy reduces by itself: keep its output as self.loss_value
+        self.loss_value = F.softmax_cross_entropy(logits, target, reduction=self.reduction)
         return self.loss_value
+        # END SOLUTION
 
 
 class NLLLoss(Loss):
@@ -131,8 +139,10 @@ class NLLLoss(Loss):
 
     def forward(self, log_probs: Any, target: Any) -> np.ndarray:
         _check_logits_and_labels(self, log_probs, target, "log-probabilities", allow_probabilities=False)
+        # BEGIN SOLUTION losses
         rows = np.arange(np.shape(log_probs)[0])
         return self._reduce(F.neg(F.getitem(log_probs, (rows, np.asarray(target)))))
+        # END SOLUTION
 
 
 class BCELoss(Loss):
@@ -153,11 +163,13 @@ class BCELoss(Loss):
         if p.size and (np.min(p) < 0 or np.max(p) > 1 or np.isnan(p).any()):
             raise ValueError(f"{self.short_name()}: expected probabilities in [0, 1] (a Sigmoid output), got "
                              f"values in [{np.min(p):.4g}, {np.max(p):.4g}]; use BCEWithLogitsLoss on raw scores")
+        # BEGIN SOLUTION losses
         floor = np.exp(self.LOG_FLOOR)
         log_p = F.log(F.maximum(probabilities, floor))
         log_not_p = F.log(F.maximum(F.sub(1.0, probabilities), floor))
         per_element = F.neg(F.add(F.mul(target, log_p), F.mul(F.sub(1.0, target), log_not_p)))
         return self._reduce(per_element)
+        # END SOLUTION
 
 
 class BCEWithLogitsLoss(Loss):
@@ -173,10 +185,12 @@ class BCEWithLogitsLoss(Loss):
 
     def forward(self, logits: Any, target: Any) -> np.ndarray:
         _same_shape(self, logits, target)
+        # BEGIN SOLUTION losses
         two_class_logits = F.stack([np.zeros(np.shape(logits)), logits], axis=-1)
         two_class_target = F.stack([F.sub(1.0, target), target], axis=-1)
         self.loss_value = F.softmax_cross_entropy(two_class_logits, two_class_target, reduction=self.reduction)
         return self.loss_value
+        # END SOLUTION
 
 
 __all__ = ["Loss", "MSELoss", "SoftmaxCrossEntropy", "NLLLoss", "BCELoss", "BCEWithLogitsLoss"]

@@ -41,11 +41,13 @@ class _Cell(Module):
 
     def _affine(self, v: Any, which: str) -> np.ndarray:
         """v W_which^T + b_which, which is "ih" or "hh"; the gradients go to dW_which, db_which."""
+        # BEGIN SOLUTION recurrent
         W, dW = getattr(self, "W_" + which), getattr(self, "dW_" + which)
         z = F.matmul(v, F.transpose(W, gradients_to_update=[dW]))
         if self.bias:
             z = F.add(z, getattr(self, "b_" + which), gradients_to_update=[None, getattr(self, "db_" + which)])
         return z
+        # END SOLUTION
 
     def _check(self, x: Any, h: Any) -> tuple:
         shape, name = np.shape(x), self.short_name()

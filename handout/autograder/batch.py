@@ -1,0 +1,253 @@
+"""Batch grading: ``python -m autograder batch DIR --jobs N --csv grades.csv``.
+
+Every entry of DIR is one handin: a folder holding ``mytorch/`` (possibly one
+folder down, or holding a single archive), or a ``.tar``/``.tar.gz``/``.tgz``/``.zip``
+archive. ``N`` handins are graded at once, each one's tests one after another,
+so N is about the number of cores to use. A handin that cannot be graded (an
+unreadable archive, no ``mytorch/``, a grader crash) gets a row of zeros with
+the reason; it never stops the others.
+
+CSV columns: ``handin`` (the entry's name), ``total``, one column per rubric
+component (its Autolab problem name), ``status`` and ``notes``. Statuses:
+
+* ``graded``: the submission imported and every selected test ran (failing tests are in the notes' count);
+* ``import_error``: the package did not import (syntax error, missing module...): every test 0;
+* ``not_gradable``: nothing to grade (no ``mytorch/``, an unreadable or unknown file): every test 0;
+* ``grader_error``: the grader itself failed on this handin (please report it): every test 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import statistics
+import sys
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, TextIO
+
+from autograder import report as reports
+from autograder.cli import failed_report
+from autograder.grade import DEFAULT_MEMORY_MB, DEFAULT_SEED, DEFAULT_TIMEOUT, Report, grade
+from autograder.rubric import RUBRIC, all_tests
+from autograder.submission import SubmissionError, open_handin
+
+# How the child describes a submission that does not import (autograder/child.py).
+IMPORT_FAILURES = ("could not import the submission", "no mytorch/ package")
+
+
+@dataclass
+class HandinResult:
+    """One row of the batch: the handin's report and how grading went."""
+
+    name: str
+    report: Report
+    status: str  # graded | import_error | not_gradable | grader_error
+    notes: list = field(default_factory=list)
+
+    @property
+    def refused(self) -> list:
+        return [w for w in self.report.warnings if w.startswith("refused")]
+
+    def row(self) -> dict:
+        row = {"handin": self.name, "total": _num(self.report.score)}
+        scores = self.report.component_scores()
+        row.update({c.key: _num(scores.get(c.key, 0.0)) for c in RUBRIC})
+        row.update(status=self.status, notes="; ".join(self.notes))
+        return row
+
+
+def find_handins(folder: Path, skip: tuple = ()) -> list:
+    """The entries of ``folder`` to grade, sorted by name (hidden files and the batch's own outputs skipped)."""
+    skipped = {Path(p).resolve() for p in skip}
+    return sorted((p for p in folder.iterdir() if not p.name.startswith(".") and p.resolve() not in skipped),
+                  key=lambda p: p.name)
+
+
+def grade_handin(path: Path, seed: int = DEFAULT_SEED, timeout: float = DEFAULT_TIMEOUT,
+                 memory_mb: int = DEFAULT_MEMORY_MB, only: Optional[list] = None, jobs: int = 1,
+                 progress=None) -> HandinResult:
+    """Grade one handin; never raises: a handin that cannot be graded gets zeros and the reason."""
+    warnings: list = []
+    try:
+        with open_handin(path, warnings) as folder:
+            report = grade(folder, seed=seed, timeout=timeout, memory_mb=memory_mb, jobs=jobs, only=only,
+                           progress=progress)
+        status = "import_error" if _import_failure(report) else "graded"
+    except SubmissionError as error:
+        report, status = failed_report(str(path), seed, str(error), only), "not_gradable"
+    except Exception as error:  # a bug of the grader: keep going, and say so
+        detail = traceback.format_exception_only(type(error), error)[-1].strip()
+        report = failed_report(str(path), seed, f"the grader failed on this handin: {detail}", only)
+        status = "grader_error"
+    report.submission, report.warnings = str(path), warnings
+    return HandinResult(path.name, report, status, _notes(report, status))
+
+
+def _import_failure(report: Report) -> bool:
+    return bool(report.tests) and all(t.reason.startswith(IMPORT_FAILURES) for t in report.tests)
+
+
+def _notes(report: Report, status: str) -> list:
+    notes = []
+    if status != "graded" and report.tests:
+        notes.append(report.tests[0].reason)
+    elif status == "graded":
+        failed = [t for t in report.tests if t.status != "passed"]
+        if failed:
+            notes.append(f"{len(failed)} of {len(report.tests)} tests lost points")
+    refused = [w for w in report.warnings if w.startswith("refused")]
+    if refused:  # the honest part of the archive was still graded
+        notes.append(f"{len(refused)} archive member(s) refused: " + ", ".join(refused))
+    notes.extend(w for w in report.warnings if not w.startswith("refused"))
+    return notes
+
+
+class Progress:
+    """A plain-text progress bar on stderr: redrawn in place on a terminal, one line per handin otherwise."""
+
+    def __init__(self, handins: int, tests_per_handin: int, stream: Optional[TextIO] = None, width: int = 30):
+        self.handins, self.tests = handins, handins * tests_per_handin
+        self.stream = stream or sys.stderr
+        self.live = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.width, self.done_handins, self.done_tests = width, 0, 0
+        self.started, self.lock, self.last_draw = time.monotonic(), threading.Lock(), 0.0
+
+    def test_done(self, _result: object = None) -> None:
+        with self.lock:
+            self.done_tests += 1
+            if self.live and time.monotonic() - self.last_draw > 0.1:
+                self._draw()
+
+    def handin_done(self, result: HandinResult, tests_not_run: int = 0) -> None:
+        with self.lock:
+            self.done_handins += 1
+            self.done_tests += tests_not_run  # a handin with nothing to grade still moves the bar
+            line = (f"{self._bar()} {self.done_handins}/{self.handins}  {result.name}: "
+                    f"{_num(result.report.score)}/{_num(result.report.max_score)} ({result.status})")
+            self.stream.write(("\r" + line.ljust(self._cols()) if self.live else line) + "\n")
+            if self.live and self.done_handins < self.handins:
+                self._draw()
+            self.stream.flush()
+
+    def _bar(self) -> str:
+        filled = self.width * self.done_tests // max(1, self.tests)
+        return "[" + "#" * filled + "." * (self.width - filled) + "]"
+
+    def _draw(self) -> None:
+        elapsed = time.monotonic() - self.started
+        left = elapsed / self.done_tests * (self.tests - self.done_tests) if self.done_tests else 0.0
+        line = (f"{self._bar()} {self.done_handins}/{self.handins} handins, {self.done_tests}/{self.tests} tests, "
+                f"{_clock(elapsed)} elapsed, ~{_clock(left)} left")
+        self.stream.write("\r" + line[:self._cols() - 1].ljust(self._cols() - 1))
+        self.stream.flush()
+        self.last_draw = time.monotonic()
+
+    @staticmethod
+    def _cols() -> int:
+        return max(40, min(160, shutil.get_terminal_size((100, 20)).columns))
+
+
+def run_batch(folder: Path, jobs: int = 1, seed: int = DEFAULT_SEED, timeout: float = DEFAULT_TIMEOUT,
+              memory_mb: int = DEFAULT_MEMORY_MB, only: Optional[list] = None, json_dir: Optional[Path] = None,
+              skip: tuple = (), stream: Optional[TextIO] = None) -> list:
+    """Grade every handin in ``folder``, ``jobs`` at once; results in the folder's (sorted) order."""
+    handins = find_handins(folder, skip)
+    per_handin = sum(1 for _, t in all_tests() if not only or any(t.name.startswith(p) for p in only))
+    progress = Progress(len(handins), per_handin, stream)
+    if json_dir is not None:
+        json_dir.mkdir(parents=True, exist_ok=True)
+
+    def one(path: Path) -> HandinResult:
+        ran = []
+
+        def tick(test: object) -> None:
+            ran.append(test)
+            progress.test_done()
+
+        # Tests of one handin run one at a time: the parallelism is across handins.
+        result = grade_handin(path, seed, timeout, memory_mb, only, jobs=1, progress=tick)
+        if json_dir is not None:
+            (json_dir / f"{result.name}.json").write_text(reports.as_json(result.report))
+        progress.handin_done(result, tests_not_run=per_handin - len(ran))
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(one, handins))
+
+
+def write_csv(results: list, path: Path) -> None:
+    columns = ["handin", "total"] + [c.key for c in RUBRIC] + ["status", "notes"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as stream:
+        writer = csv.DictWriter(stream, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(result.row() for result in results)
+
+
+def summary(results: list, seconds: float) -> str:
+    """Count, mean/median/min/max of the totals, and how many handins had each kind of trouble."""
+    if not results:
+        return "no handins found"
+    totals = [r.report.score for r in results]
+    out_of = max(r.report.max_score for r in results)
+    count = {status: sum(r.status == status for r in results)
+             for status in ("graded", "import_error", "not_gradable", "grader_error")}
+    lines = [f"{len(results)} handins in {seconds:.1f} s, graded out of {_num(out_of)} points:",
+             f"  mean {statistics.mean(totals):.2f}, median {_num(statistics.median(totals))}, "
+             f"min {_num(min(totals))}, max {_num(max(totals))}",
+             f"  full marks: {sum(t == out_of for t in totals)}, zero: {sum(t == 0 for t in totals)}",
+             f"  failed to import: {count['import_error']}, nothing to grade: {count['not_gradable']}, "
+             f"refused archive members: {sum(bool(r.refused) for r in results)}, "
+             f"grader errors: {count['grader_error']}"]
+    return "\n".join(lines)
+
+
+def batch_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m autograder batch",
+        description="Grade every handin in a folder (each a folder holding mytorch/, or a .tar/.tar.gz/.tgz/.zip) "
+                    "and write one CSV row per handin.")
+    parser.add_argument("folder", type=Path, help="the folder of handins")
+    parser.add_argument("--csv", type=Path, default=Path("grades.csv"), help="where to write the grades "
+                                                                            "(default grades.csv)")
+    parser.add_argument("--json-dir", type=Path, help="also write each handin's JSON report here")
+    parser.add_argument("--jobs", type=int, default=max(1, os.cpu_count() or 1),
+                        help="handins graded at once (default: the number of cores)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"input seed (default {DEFAULT_SEED})")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                        help=f"wall-clock limit per test, seconds (default {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB,
+                        help=f"memory limit per test process, MiB (default {DEFAULT_MEMORY_MB})")
+    parser.add_argument("--only", nargs="*", help="grade only tests whose name starts with one of these")
+    return parser
+
+
+def main(argv: Optional[list] = None) -> int:
+    args = batch_parser().parse_args(argv)
+    if not args.folder.is_dir():
+        print(f"python -m autograder batch: {args.folder} is not a folder", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    results = run_batch(args.folder, args.jobs, args.seed, args.timeout, args.memory_mb, args.only,
+                        args.json_dir, skip=tuple(p for p in (args.csv, args.json_dir) if p))
+    write_csv(results, args.csv)
+    print(summary(results, time.monotonic() - started))
+    print(f"seed {args.seed}; grades written to {args.csv}" + (f", reports to {args.json_dir}/" if args.json_dir
+                                                              else ""))
+    return 0
+
+
+def _num(x: float) -> str:
+    return f"{round(x, 2):g}"
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes:02d}:{seconds:02d}"

@@ -1,0 +1,225 @@
+"""The child process: imports the student's ``mytorch``, runs one case, writes plain arrays back.
+
+Started by ``autograder.sandbox`` as
+``python -I -c <boot> CASE SUBMISSION_DIR INPUTS_FILE RESULT_FILE MEMORY_MB``.
+Everything it needs from the grader (NumPy, the case, the wire format) is
+imported *before* the submission, so a submission that replaces NumPy
+functions at import time can only change its own results. The grader
+decides the score; this process only reports what the submission returned.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autograder import protocol
+from autograder.cases import Submission, WrongArity, load_all
+
+try:
+    import resource
+except ImportError:  # not POSIX: no memory limit
+    resource = None
+
+
+def main(argv: list) -> None:
+    case_name, submission_dir, inputs_file, result_file, memory_mb = argv
+    submission = Path(submission_dir).resolve()
+    if resource is not None and int(memory_mb) > 0:
+        limit = int(memory_mb) * 2**20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    case = load_all()[case_name]
+    _, inputs = protocol.decode(Path(inputs_file).read_bytes())
+    write = _writer(result_file)  # bound now: the submission cannot swap it out
+
+    sub = Submission()
+    header, outputs = _run(case, submission, inputs, sub)
+    arrays, header["bad_outputs"] = _plain_arrays(outputs)
+    if case.probe_tape and header["status"] in ("ok", "error"):
+        header["probe"] = _probe_tape(sub.last_engine, arrays, submission)
+    try:
+        write(header, arrays)
+    finally:
+        os._exit(0)  # skip the submission's atexit handlers and buffered output
+
+
+def main_all(argv: list) -> None:
+    """Trusted mode, for the reference and its mutants only: every case in this one process.
+
+    Arguments: SUBMISSION_DIR SEED RESULT_FILE [CASE ...]. Inputs are drawn
+    from the seed here exactly as the grader draws them; results are named
+    "case::part" and each case's status is in the header.
+    """
+    from autograder.sandbox import case_rng
+    submission_dir, seed, result_file, *names = argv
+    submission = Path(submission_dir).resolve()
+    cases = load_all()
+    write = _writer(result_file)
+    statuses, arrays, bad = {}, {}, {}
+    for name in names or list(cases):
+        case = cases[name]
+        sub = Submission()
+        header, outputs = _run(case, submission, case.make_inputs(case_rng(int(seed), name)), sub)
+        if sub.last_engine is not None and callable(getattr(sub.last_engine, "close", None)):
+            try:
+                sub.last_engine.close()
+            except Exception:
+                # A staged handout (hw_tests/test_handout.py) closes with a stubbed zero_grad or
+                # MemoryBuffer.clear that raises NotImplementedError. This case's result is already
+                # in, and the remaining cases must still run: dropping the engine below frees the
+                # singleton slot (the class keeps only a weak reference to it).
+                pass
+            sub.last_engine = None
+        statuses[name] = header
+        case_arrays, case_bad = _plain_arrays(outputs, prefix=f"{name}::")
+        arrays.update(case_arrays)
+        bad.update(case_bad)
+    write({"status": "ok", "cases": statuses, "bad_outputs": bad}, arrays)
+    os._exit(0)
+
+
+def _writer(result_file: str):
+    encode, open_ = protocol.encode, open
+
+    def write(header: dict, arrays: dict) -> None:
+        with open_(result_file, "wb") as stream:
+            stream.write(encode(header, arrays))
+    return write
+
+
+def _plain_arrays(outputs: dict, prefix: str = "") -> tuple:
+    arrays, bad = {}, {}
+    for name, value in outputs.items():
+        array, problem = _plain_array(value)
+        if problem:
+            bad[prefix + name] = problem
+        else:
+            arrays[prefix + name] = array
+    return arrays, bad
+
+
+def _run(case: Any, submission: Path, inputs: dict, sub: Submission) -> tuple:
+    if not (submission / "mytorch" / "__init__.py").is_file():
+        # Checked first: without its __init__.py, `import mytorch` would find another copy on the path.
+        return {"status": "import_error", "message": "no mytorch/ package (with __init__.py) in the submission"}, {}
+    sys.path.insert(0, str(submission))
+    try:
+        import mytorch
+        _check_origin(submission)
+    except BaseException as error:  # SyntaxError, ImportError, SystemExit...: the whole submission fails to load
+        return {"status": "import_error", "message": _describe(error, submission, importing=True)}, {}
+    if not _inside(getattr(mytorch, "__file__", None) or "", submission):
+        return {"status": "import_error", "message": "no mytorch/ package (with __init__.py) in the submission"}, {}
+
+    try:
+        outputs = case.run(sub, inputs)
+        _check_origin(submission)
+    except NotImplementedError as error:
+        return {"status": "not_implemented", "message": _describe(error, submission)}, {}
+    except MemoryError:
+        return {"status": "memory", "message": "memory limit exceeded"}, {}
+    except WrongArity as error:
+        return {"status": "error", "message": f"{case.target} {error}"}, {}
+    except BaseException as error:  # includes SystemExit and KeyboardInterrupt raised by the submission
+        return {"status": "error", "message": _describe(error, submission)}, {}
+    if not isinstance(outputs, dict):
+        return {"status": "error", "message": "the case returned no results"}, {}
+    return {"status": "ok"}, outputs
+
+
+def _check_origin(submission: Path) -> None:
+    """Every mytorch module in use must come from the submission, never from an installed copy."""
+    for name, module in list(sys.modules.items()):
+        if name == "mytorch" or name.startswith("mytorch."):
+            origin = getattr(module, "__file__", None)
+            if origin and not _inside(origin, submission):
+                raise ImportError(f"{name} was imported from outside the submission ({origin})")
+
+
+def _inside(path: str, root: Path) -> bool:
+    try:
+        Path(path).resolve().relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+def _describe(error: BaseException, submission: Path, importing: bool = False) -> str:
+    """The exception, and where in the student's files it came from, in one line."""
+    where = ""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if _inside(f.filename, submission)]
+    if isinstance(error, SyntaxError) and error.filename and _inside(error.filename, submission):
+        where = f" in {Path(error.filename).resolve().relative_to(submission)} line {error.lineno}"
+    elif frames:
+        frame = frames[-1]
+        where = f" in {frame.name} ({Path(frame.filename).resolve().relative_to(submission)}:{frame.lineno})"
+    if isinstance(error, NotImplementedError):
+        return f"not implemented yet{where}" + (f": {error}" if str(error) else "")
+    text = str(error).splitlines()[0] if str(error) else ""
+    kind = type(error).__name__
+    prefix = "could not import the submission: " if importing else ""
+    return f"{prefix}{kind}{where}" + (f": {text[:300]}" if text else "")
+
+
+def _plain_array(value: Any) -> tuple:
+    """The value as a plain numeric ndarray, or a reason it is not one (None is allowed: 'not returned')."""
+    if value is None:
+        return None, "is None"
+    if isinstance(value, (bool, int, float, np.bool_, np.integer, np.floating)):
+        return np.asarray(value), None
+    if not isinstance(value, np.ndarray):
+        return None, f"is a {type(value).__name__}, not a NumPy array"
+    if value.dtype.kind not in "biuf":
+        return None, f"has dtype {value.dtype}, not a real number dtype"
+    # A plain copy: drops ndarray subclasses and any behaviour they carry.
+    return np.array(value, dtype=value.dtype, copy=True, subok=False), None
+
+
+MAX_PROBE_OPS = 200
+MAX_PROBE_ELEMENTS = 100_000
+
+
+def _probe_tape(engine: Any, arrays: dict, submission: Path) -> list:
+    """Replay each recorded operation's backward on a random upstream gradient, for diagnosis.
+
+    The grader checks these results against its own oracle only when the
+    composite test failed, to name the first primitive whose backward is wrong.
+    """
+    records: list = []
+    operations = list(getattr(engine, "operation_list", None) or [])[:MAX_PROBE_OPS]
+    budget, rng = MAX_PROBE_ELEMENTS, np.random.default_rng(0)
+    for index, op in enumerate(operations):
+        name = getattr(getattr(op, "backward_operation", None), "__name__", "?")
+        record: dict = {"index": index, "name": name}
+        records.append(record)
+        try:
+            inputs = [np.asarray(x) for x in op.inputs]
+            output = np.asarray(op.output)
+            params = dict(getattr(op, "params", None) or {})
+            size = output.size + sum(x.size for x in inputs)
+            if size > budget:
+                record["skipped"] = "too large to check"
+                continue
+            budget -= size
+            record["params"] = {key: protocol.encode_param(value) for key, value in params.items()}
+            grad_output = rng.standard_normal(output.shape)
+            returned = op.backward_operation(grad_output, *inputs, **params)
+        except BaseException as error:
+            record["error"] = _describe(error, submission)
+            continue
+        grads = tuple(returned) if isinstance(returned, (tuple, list)) else (returned,)
+        record.update(inputs=len(inputs), grads=len(grads))
+        probe_arrays = {"g": grad_output, **{f"in{i}": x for i, x in enumerate(inputs)},
+                        **{f"out{i}": g for i, g in enumerate(grads) if g is not None}}
+        plain, record["bad"] = _plain_arrays(probe_arrays, prefix=f"probe/{index}/")
+        arrays.update(plain)
+    return records
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,92 @@
+"""Command line: ``python -m autograder [--submission PATH] [...]`` and ``python -m autograder batch|package ...``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+from autograder import report as reports
+from autograder.grade import DEFAULT_MEMORY_MB, DEFAULT_SEED, DEFAULT_TIMEOUT, Report, TestResult, grade
+from autograder.rubric import all_tests
+from autograder.submission import SubmissionError, open_handin
+
+
+def add_grading_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"input seed (default {DEFAULT_SEED})")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                        help=f"wall-clock limit per test, seconds (default {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB,
+                        help=f"memory limit per test process, MiB (default {DEFAULT_MEMORY_MB})")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="tests run at once")
+
+
+def grade_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m autograder",
+        description="Grade a mytorch submission (default: the bundled reference). "
+                    "Other commands (each with --help): batch (grade a folder of handins), package (Gradescope/Autolab "
+                    "bundles), handout (generate the student kit), handin (build handin.tar).")
+    parser.add_argument("--submission", type=Path,
+                        help="a folder holding mytorch/ (or one handin archive), or a handin.tar / .tar.gz / .tgz / .zip")
+    parser.add_argument("--format", choices=("table", "json"), default="table", help="report format")
+    parser.add_argument("--autolab", "-A", action="store_true",
+                        help='print the Autolab line {"scores": {...}} as the last line of output')
+    parser.add_argument("--gradescope", type=Path, metavar="PATH", help="also write Gradescope's results.json to PATH")
+    parser.add_argument("--only", nargs="*", help="grade only tests whose name starts with one of these")
+    add_grading_options(parser)
+    return parser
+
+
+def grade_path(path: Optional[Path], args: argparse.Namespace, progress=None) -> tuple:
+    """Grade a submission path; never raises for a bad submission: every test then fails with the cause.
+
+    Returns (report, warnings); the warnings (refused archive members, ...) are also in ``report.warnings``.
+    """
+    warnings: list = []
+    only = getattr(args, "only", None)
+    try:
+        with open_handin(path, warnings) as folder:
+            result = grade(folder, seed=args.seed, timeout=args.timeout, memory_mb=args.memory_mb, jobs=args.jobs,
+                           only=only, progress=progress)
+    except SubmissionError as error:
+        result = failed_report(str(path), args.seed, str(error), only)
+    if path is not None:
+        result.submission = str(path)  # not the temporary folder an archive was unpacked into
+    result.warnings = warnings
+    return result, warnings
+
+
+def failed_report(submission: str, seed: int, reason: str, only: Optional[list] = None) -> Report:
+    tests = [TestResult(c.key, t.name, t.name, 0.0, t.points, "failed", reason, t.visibility, 0.0)
+             for c, t in all_tests() if not only or any(t.name.startswith(p) for p in only)]
+    return Report(submission, seed, 0.0, sum(t.max_score for t in tests), tests, 0.0)
+
+
+def main(argv: Optional[list] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "batch":
+        from autograder.batch import main as batch_main
+        return batch_main(argv[1:])
+    if argv and argv[0] == "package":
+        from autograder.package import main as package_main
+        return package_main(argv[1:])
+    if argv and argv[0] == "handout":
+        from autograder.handout import main as handout_main
+        return handout_main(argv[1:])
+    if argv and argv[0] == "handin":
+        from autograder.handout import handin_main
+        return handin_main(argv[1:])
+    args = grade_parser().parse_args(argv)
+    result, _ = grade_path(args.submission, args)
+    if args.gradescope:
+        reports.write_gradescope(result, args.gradescope)
+    if args.format == "json":
+        print(reports.as_json(result))
+    else:
+        print(reports.table(result))  # includes the warnings, as notes
+    if args.autolab:
+        print(reports.autolab_line(result))
+    return 0

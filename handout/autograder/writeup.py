@@ -1,0 +1,56 @@
+"""The kit's README (the writeup): hand-written text from docs/writeup/, tasks and points from the rubric.
+
+The task list, the points, the functions each task asks for and the tests
+that grade it are generated, so the writeup cannot drift from the rubric or
+from the solution markers in the reference.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from autograder.rubric import RUBRIC
+
+
+def _text(repo: Path, name: str) -> str:
+    path = repo / "docs" / "writeup" / name
+    return path.read_text().strip() + "\n" if path.exists() else ""
+
+
+def _functions(sources: dict) -> dict:
+    """{task key: ["mytorch/utils.py: add_spot", ...]} from the solution markers."""
+    from autograder.handout import marked_functions
+    found: dict = {}
+    for relative, text in sources.items():
+        for key, names in marked_functions(text).items():
+            found.setdefault(key, []).extend(f"`{relative}`: `{name}`" for name in names)
+    return found
+
+
+def render(sources: dict, repo: Path) -> str:
+    functions = _functions(sources)
+    total = sum(c.points for c in RUBRIC)
+    parts = [_text(repo, "intro.md"), "## Tasks and points\n",
+             "| Task | What you build | Points |", "|---:|---|---:|"]
+    parts += [f"| {i} | [{c.title}](#task-{i}-{_anchor(c.title)}) | {c.points:g} |" for i, c in enumerate(RUBRIC, 1)]
+    parts += [f"| | **Total** | **{total:g}** |", "",
+              "Tasks build on each other in this order: the tests of a task use only what the tasks before it built.\n",
+              _text(repo, "how_it_works.md"), _text(repo, "math.md")]
+    for number, component in enumerate(RUBRIC, start=1):
+        parts.append(f"## Task {number}: {component.title}\n")
+        parts.append(f"**{component.points:g} points.** " + _text(repo, f"tasks/{component.key}.md"))
+        listed = functions.get(component.key, [])
+        if listed:
+            parts.append("What to write (each raises `NotImplementedError` until you do):\n")
+            parts += [f"- {item}" for item in listed]
+            parts.append("")
+        parts.append("Graded tests:\n")
+        parts += [f"- `{t.name}` ({t.points:g} point{'s' if t.points != 1 else ''})" for t in component.tests]
+        prefixes = " ".join(t.name for t in component.tests)
+        parts.append(f"\nCheck this task alone: `python -m autograder --submission . --only {prefixes}`\n")
+    parts.append(_text(repo, "running.md"))
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def _anchor(title: str) -> str:
+    return "-".join("".join(ch for ch in title.lower() if ch.isalnum() or ch == " ").split())

@@ -1,0 +1,44 @@
+"""Every graded case, run in this process against the reference, judged by the grader's own oracle.
+
+The autograder and this file share one definition per case (``autograder/cases``),
+so what pytest checks here is exactly what the grader awards points for.
+"""
+
+import pytest
+
+from autograder.cases import Submission, load_all
+from autograder.child import _plain_arrays
+from autograder.grade import DEFAULT_SEED, check_rubric, score_parts
+from autograder.rubric import RUBRIC, all_tests, total_points
+from autograder.sandbox import ChildResult, case_rng
+
+CASES = load_all()
+TEST_NAMES = [test.name for _, test in all_tests()]
+
+
+@pytest.mark.parametrize("name", TEST_NAMES)
+@pytest.mark.parametrize("seed", [DEFAULT_SEED, 7])
+def test_reference_passes(name, seed):
+    case = CASES[name]
+    inputs = case.make_inputs(case_rng(seed, name))
+    sub = Submission()
+    try:
+        outputs = case.run(sub, inputs)
+    finally:
+        if sub.last_engine is not None:
+            sub.last_engine.close()
+    arrays, bad = _plain_arrays(outputs)
+    parts = score_parts(case, case.expected(inputs), ChildResult("ok", outputs=arrays, bad_outputs=bad))
+    failures = [p["reason"] for p in parts if not p["passed"]]
+    assert parts and not failures, failures
+
+
+def test_rubric_and_cases_name_the_same_tests():
+    check_rubric(CASES)
+
+
+def test_every_component_has_points_and_tests():
+    for component in RUBRIC:
+        assert component.tests and component.points > 0, component.key
+        assert all(t.visibility in {"visible", "hidden", "after_due_date", "after_published"} for t in component.tests)
+    assert total_points() == sum(t.points for _, t in all_tests()) == 100
