@@ -79,9 +79,11 @@ class Autograd:
 
     def close(self) -> None:
         """Clear the tape and free the singleton slot for a new engine."""
-        self.zero_grad()
-        if Autograd._live is not None and Autograd._live() is self:
-            Autograd._live = None
+        try:
+            self.zero_grad()
+        finally:  # free the slot even if zero_grad fails (a student's unfinished one), or every later engine would
+            if Autograd._live is not None and Autograd._live() is self:
+                Autograd._live = None
 
     def __enter__(self) -> "Autograd":
         return self
