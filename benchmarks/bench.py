@@ -26,6 +26,7 @@ import argparse  # noqa: E402
 import gc  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
+import random  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -144,16 +145,30 @@ def torch_step(batch: int, sizes: list) -> Callable[[], None]:
     return step
 
 
-def interleaved_medians(steps: dict, repeats: int, warmup: int = 5) -> dict:
-    """Median seconds of each step, timed in turn within every round, so that a slow
-    moment of a shared machine falls on all of them alike and the ratios stay fair."""
+def interleaved_medians(steps: dict, rounds: int, block: int = 1, warmup_seconds: float = 2.0) -> dict:
+    """Median seconds per call of each step, over ``rounds`` rounds.
+
+    In every round each step runs ``block`` times in a row (a training loop runs its step
+    back to back, so its caches are warm) and is timed as a block. The steps take turns
+    within a round, in an order shuffled with a fixed seed, so a slow moment of a shared
+    machine falls on all of them alike and the ratios stay fair. Rounds during the first
+    ``warmup_seconds`` are not counted: a fresh process runs markedly slower at first.
+    """
     times: dict = {name: [] for name in steps}
-    for round_ in range(warmup + repeats):
-        for name, step in steps.items():
+    names, order = list(steps), random.Random(0)
+    warm_from = time.perf_counter() + warmup_seconds
+    counted = 0
+    while counted < rounds:
+        counting = time.perf_counter() >= warm_from
+        counted += counting
+        order.shuffle(names)
+        for name in names:
+            step = steps[name]
             started = time.perf_counter()
-            step()
-            elapsed = time.perf_counter() - started
-            if round_ >= warmup:
+            for _ in range(block):
+                step()
+            elapsed = (time.perf_counter() - started) / block
+            if counting:
                 times[name].append(elapsed)
     return {name: statistics.median(samples) for name, samples in times.items()}
 
@@ -161,13 +176,18 @@ def interleaved_medians(steps: dict, repeats: int, warmup: int = 5) -> dict:
 def bench_mlp(engine: Autograd, repeats: dict) -> list:
     rows = []
     for name, (batch, sizes) in SIZES.items():
-        steps = {"numpy": numpy_step(batch, sizes), "mytorch": mytorch_step(batch, sizes, engine),
+        floor = numpy_step(batch, sizes)
+        steps = {"numpy": floor, "mytorch": mytorch_step(batch, sizes, engine),
                  "mytorch_dx": mytorch_step(batch, sizes, engine, data_as_constant=False)}
+        rounds, block = repeats[name]
+        row = {"torch": None, **interleaved_medians(steps, rounds, block)}
         try:
-            steps["torch"] = torch_step(batch, sizes)
+            # PyTorch in a run of its own, against the floor again: its thread pools and
+            # allocator disturb whatever runs next to it, so it shares no round with mytorch
+            against = interleaved_medians({"numpy": floor, "torch": torch_step(batch, sizes)}, rounds, block)
+            row["torch"] = against["torch"] / against["numpy"] * row["numpy"]
         except ImportError:
             pass
-        row = {"torch": None, **interleaved_medians(steps, repeats[name])}
         row["size"] = f"{name}: batch {batch}, {'-'.join(map(str, sizes))}"
         rows.append(row)
         engine.zero_grad()
@@ -226,7 +246,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (numbers are noisier)")
     args = parser.parse_args()
-    repeats = {"small": 200, "large": 20} if args.quick else {"small": 1000, "large": 60}
+    # (rounds, calls in a row per round) for each size
+    repeats = {"small": (20, 20), "large": (20, 1)} if args.quick else {"small": (100, 20), "large": (60, 1)}
     engine = Autograd()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"NumPy {np.__version__}, BLAS threads 1")
