@@ -35,7 +35,7 @@ from typing import Optional, TextIO
 from autograder import report as reports
 from autograder.cli import failed_report
 from autograder.grade import DEFAULT_MEMORY_MB, DEFAULT_SEED, DEFAULT_TIMEOUT, Report, grade
-from autograder.rubric import RUBRIC, all_tests
+from autograder.rubric import RUBRIC, select_tests
 from autograder.submission import SubmissionError, open_handin
 
 # How the child describes a submission that does not import (autograder/child.py).
@@ -159,7 +159,7 @@ def run_batch(folder: Path, jobs: int = 1, seed: int = DEFAULT_SEED, timeout: fl
               skip: tuple = (), stream: Optional[TextIO] = None) -> list:
     """Grade every handin in ``folder``, ``jobs`` at once; results in the folder's (sorted) order."""
     handins = find_handins(folder, skip)
-    per_handin = sum(1 for _, t in all_tests() if not only or any(t.name.startswith(p) for p in only))
+    per_handin = len(select_tests(only))
     progress = Progress(len(handins), per_handin, stream)
     if json_dir is not None:
         json_dir.mkdir(parents=True, exist_ok=True)
@@ -225,12 +225,19 @@ def batch_parser() -> argparse.ArgumentParser:
                         help=f"wall-clock limit per test, seconds (default {DEFAULT_TIMEOUT:g})")
     parser.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB,
                         help=f"memory limit per test process, MiB (default {DEFAULT_MEMORY_MB})")
-    parser.add_argument("--only", nargs="*", help="grade only tests whose name starts with one of these")
+    parser.add_argument("--only", nargs="*", metavar="TASK",
+                        help="grade only these: task numbers (3), component keys (elementwise_backward) "
+                             "or starts of test names (engine.)")
     return parser
 
 
 def main(argv: Optional[list] = None) -> int:
-    args = batch_parser().parse_args(argv)
+    parser = batch_parser()
+    args = parser.parse_args(argv)
+    try:
+        select_tests(args.only)
+    except ValueError as error:
+        parser.error(str(error))
     if not args.folder.is_dir():
         print(f"python -m autograder batch: {args.folder} is not a folder", file=sys.stderr)
         return 2

@@ -18,7 +18,7 @@ from autograder import report as reports
 from autograder.cli import main as cli_main
 from autograder.grade import Report
 from autograder.grade import TestResult as Graded  # (not named Test*: pytest would try to collect it)
-from autograder.rubric import RUBRIC
+from autograder.rubric import RUBRIC, select_tests
 
 FIRST, LAST = RUBRIC[0], RUBRIC[-1]  # two real components: the table and the Autolab line read the rubric
 GRADESCOPE_VISIBILITY = {"visible", "hidden", "after_due_date", "after_published"}
@@ -203,3 +203,22 @@ def test_protocol_refuses_oversized_messages_before_reading_them(monkeypatch):
     monkeypatch.setattr(protocol, "MAX_MESSAGE_BYTES", len(message) - 1)
     with pytest.raises(protocol.ProtocolError, match="exceeds"):
         protocol.decode(message)
+
+
+def test_only_selects_by_task_number_component_key_or_test_name_start():
+    """A student works task by task: `--only 3` grades exactly task 3's tests (in rubric order)."""
+    def names(*only):
+        return [t.name for _, t in select_tests(list(only))]
+
+    third = [t.name for t in RUBRIC[2].tests]
+    assert names("3") == third == names(RUBRIC[2].key)
+    assert names("1", "engine.chain") == [t.name for t in RUBRIC[0].tests] + ["engine.chain"]
+    assert names() == [t.name for c in RUBRIC for t in c.tests]
+    with pytest.raises(ValueError, match=r"--only 13 engin\.x: no such task or test; tasks are 1 \(memory_buffer\)"):
+        names("13", "engin.x")
+
+
+def test_cli_refuses_an_only_that_picks_nothing(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli_main(["--only", "linaer"])
+    assert stop.value.code == 2 and "--only linaer: no such task or test" in capsys.readouterr().err

@@ -10,7 +10,7 @@ from typing import Optional
 
 from autograder import report as reports
 from autograder.grade import DEFAULT_MEMORY_MB, DEFAULT_SEED, DEFAULT_TIMEOUT, Report, TestResult, grade
-from autograder.rubric import all_tests
+from autograder.rubric import select_tests
 from autograder.submission import SubmissionError, open_handin
 
 
@@ -35,7 +35,9 @@ def grade_parser() -> argparse.ArgumentParser:
     parser.add_argument("--autolab", "-A", action="store_true",
                         help='print the Autolab line {"scores": {...}} as the last line of output')
     parser.add_argument("--gradescope", type=Path, metavar="PATH", help="also write Gradescope's results.json to PATH")
-    parser.add_argument("--only", nargs="*", help="grade only tests whose name starts with one of these")
+    parser.add_argument("--only", nargs="*", metavar="TASK",
+                        help="grade only these: task numbers (3), component keys (elementwise_backward) "
+                             "or starts of test names (engine.)")
     add_grading_options(parser)
     return parser
 
@@ -61,7 +63,7 @@ def grade_path(path: Optional[Path], args: argparse.Namespace, progress=None) ->
 
 def failed_report(submission: str, seed: int, reason: str, only: Optional[list] = None) -> Report:
     tests = [TestResult(c.key, t.name, t.name, 0.0, t.points, "failed", reason, t.visibility, 0.0)
-             for c, t in all_tests() if not only or any(t.name.startswith(p) for p in only)]
+             for c, t in select_tests(only)]
     return Report(submission, seed, 0.0, sum(t.max_score for t in tests), tests, 0.0)
 
 
@@ -79,7 +81,12 @@ def main(argv: Optional[list] = None) -> int:
     if argv and argv[0] == "handin":
         from autograder.handout import handin_main
         return handin_main(argv[1:])
-    args = grade_parser().parse_args(argv)
+    parser = grade_parser()
+    args = parser.parse_args(argv)
+    try:
+        select_tests(args.only)
+    except ValueError as error:
+        parser.error(str(error))
     result, _ = grade_path(args.submission, args)
     if args.gradescope:
         reports.write_gradescope(result, args.gradescope)

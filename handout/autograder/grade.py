@@ -10,7 +10,7 @@ from typing import Callable, Optional
 
 from autograder import oracle
 from autograder.cases import Case, load_all
-from autograder.rubric import Component, Test, all_tests, total_points
+from autograder.rubric import Component, Test, all_tests, select_tests, total_points
 from autograder.sandbox import ChildResult, case_rng, run_in_child, run_trusted, sandbox_user
 
 DEFAULT_SEED = 11785
@@ -58,7 +58,7 @@ def grade(submission: Path, seed: int = DEFAULT_SEED, timeout: float = DEFAULT_T
     """Grade the ``mytorch/`` inside the folder ``submission``."""
     cases = load_all()
     check_rubric(cases)
-    selected = [(c, t) for c, t in all_tests() if not only or any(t.name.startswith(p) for p in only)]
+    selected = select_tests(only)
     started = time.monotonic()
     run_as = sandbox_user(submission)
 

@@ -174,8 +174,8 @@ PYTHON ?= python3
 .PHONY: test grade handin
 test:    ## run the local tests
 \t$(PYTHON) -m pytest hw_tests
-grade:   ## run the local autograder on your mytorch/
-\t$(PYTHON) -m autograder --submission .
+grade:   ## run the local autograder on your mytorch/ (make grade TASK=3: one task)
+\t$(PYTHON) -m autograder --submission . $(if $(TASK),--only $(TASK))
 handin:  ## build handin.tar with exactly what is graded
 \t$(PYTHON) -m autograder handin
 """

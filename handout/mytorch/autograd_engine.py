@@ -96,8 +96,9 @@ class Autograd:
                       backward_operation: BackwardFunction, **params: Any) -> None:
         """Record ``output = f(*inputs)`` on the tape.
 
-        inputs: the arrays the output was computed from (Python scalars and lists
-            are accepted as constants: they receive no gradient).
+        inputs: the arrays the output was computed from. Anything that is not an
+            ndarray (a Python number or list, a ``constant(x)``) is recorded as a
+            constant: it receives no gradient.
         output: the NumPy array the forward produced; a new object, used downstream as is.
         gradients_to_update: one entry per input: an array (e.g. a layer's ``dW``,
             or a view of it such as ``dW.T``) into which that input's gradient is
