@@ -16,7 +16,7 @@ from typing import Any, Optional
 import numpy as np
 
 import mytorch.nn.functional as F
-from mytorch.autograd_engine import Autograd
+from mytorch.autograd_engine import Autograd, constant
 from mytorch.nn.module import Module, Seed, make_rng, uniform_init
 
 
@@ -147,7 +147,11 @@ class _Recurrent(Module):
         if h0 is not None and np.shape(h0) != expected_h0:
             raise ValueError(f"{name}: expected h0 of shape {expected_h0} (num_layers, batch, hidden) for "
                              f"input of shape {shape}, got shape {np.shape(h0)}")
-        steps = [F.getitem(x, t) for t in range(shape[0])]
+        if isinstance(x, np.ndarray):
+            steps = [F.getitem(x, t) for t in range(shape[0])]
+        else:  # constant data: slice it unrecorded (each recorded slice's backward builds an array of x's size)
+            data = np.asarray(x)
+            steps = [constant(data[t]) for t in range(shape[0])]
         last = []
         for layer, cell in enumerate(self.cells):
             h = None if h0 is None else F.getitem(h0, layer)
