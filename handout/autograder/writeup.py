@@ -46,8 +46,8 @@ def render(sources: dict, repo: Path) -> str:
             parts.append("")
         parts.append("Graded tests:\n")
         parts += [f"- `{t.name}` ({t.points:g} point{'s' if t.points != 1 else ''})" for t in component.tests]
-        prefixes = " ".join(t.name for t in component.tests)
-        parts.append(f"\nCheck this task alone: `python -m autograder --submission . --only {prefixes}`\n")
+        parts.append(f"\nCheck this task alone: `python -m autograder --submission . --only {number}` "
+                     f"(or `make grade TASK={number}`)\n")
     parts.append(_text(repo, "running.md"))
     return "\n".join(parts).rstrip() + "\n"
 
