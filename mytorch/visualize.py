@@ -75,7 +75,9 @@ def _constant(array: np.ndarray) -> str:
 
 
 def _short(value: Any, width: int = 32) -> str:
-    text = repr(value) if not isinstance(value, np.ndarray) else np.array2string(value, separator=",", threshold=6)
+    if isinstance(value, np.ndarray) and value.size > 6:  # a saved array (log_probs, lhs): its shape says more
+        return f"<array {value.shape}>"
+    text = repr(value) if not isinstance(value, np.ndarray) else np.array2string(value, separator=",")
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 3] + "..."
 

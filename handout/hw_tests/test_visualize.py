@@ -39,6 +39,14 @@ def test_format_tape_lists_every_operation_in_order(engine):
     assert re.search(r"mean\s+#2 \(3,\)\s+\(\)\s+axis=None, keepdims=False$", lines[4])
 
 
+def test_array_params_show_small_indices_by_value_and_saved_arrays_by_shape(engine):
+    F.getitem(np.arange(6.0), np.array([4, 1]))
+    F.softmax_cross_entropy(np.zeros((4, 3)), np.array([0, 1, 2, 0]))  # saves log_probs (4, 3)
+    lines = format_tape(engine).splitlines()
+    assert lines[1].endswith("index=[4,1]")
+    assert lines[2].endswith("reduction='mean', log_probs=<array (4, 3)>")
+
+
 def test_format_tape_of_an_empty_tape(engine):
     assert format_tape(engine) == "(the tape is empty)"
 
