@@ -39,8 +39,8 @@ REPO = Path(__file__).resolve().parent.parent
 # What the kit holds besides the stubbed mytorch/: copied as they are.
 KIT_FILES = ("setup.py", ".gitignore")
 KIT_TREES = ("autograder",)
-# Tests for staff only: they grade the grader, or need the reference solution itself.
-STAFF_TESTS = ("test_autograder_", "test_handout")
+# Tests for staff only: they grade the grader, need the reference solution itself, or the benchmarks.
+STAFF_TESTS = ("test_autograder_", "test_handout", "test_benchmark")
 
 
 class MarkerError(ValueError):
