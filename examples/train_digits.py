@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
-from mytorch import Autograd, no_grad  # noqa: E402
+from mytorch import Autograd, constant, no_grad  # noqa: E402
 from mytorch.nn import MLP, SoftmaxCrossEntropy  # noqa: E402
 from mytorch.optim import Adam  # noqa: E402
 
@@ -110,7 +110,7 @@ def train(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: 
                 rows = order[b * batch_size:(b + 1) * batch_size]
                 engine.zero_grad()       # a fresh tape for this step
                 optimizer.zero_grad()    # gradients accumulate until zeroed
-                loss = criterion(model(X_train[rows]), y_train[rows])
+                loss = criterion(model(constant(X_train[rows])), y_train[rows])  # data: no dL/dx computed
                 criterion.backward()
                 optimizer.step()
                 running += (float(loss) - running) / (b + 1)  # mean of the epoch's batch losses so far
