@@ -25,7 +25,7 @@ def bench():
 @pytest.mark.parametrize("size", ["small", "large"])
 def test_every_step_makes_the_same_updates_as_the_hand_written_one(bench, size):
     batch, sizes = bench.SIZES[size]
-    steps = {"numpy": bench.numpy_step(batch, sizes)}
+    steps = {"numpy": bench.numpy_step(batch, sizes), "bare_tape": bench.bare_tape_step(batch, sizes)}
     with Autograd() as engine:
         steps["mytorch"] = bench.mytorch_step(batch, sizes, engine)
         steps["mytorch_dx"] = bench.mytorch_step(batch, sizes, engine, data_as_constant=False)
