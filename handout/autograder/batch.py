@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Optional, TextIO
 
 from autograder import report as reports
-from autograder.cli import failed_report
+from autograder.cli import add_only_option, failed_report, parse_checked
 from autograder.grade import DEFAULT_MEMORY_MB, DEFAULT_SEED, DEFAULT_TIMEOUT, Report, grade
 from autograder.rubric import RUBRIC, select_tests
 from autograder.submission import SubmissionError, open_handin
@@ -225,19 +225,12 @@ def batch_parser() -> argparse.ArgumentParser:
                         help=f"wall-clock limit per test, seconds (default {DEFAULT_TIMEOUT:g})")
     parser.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB,
                         help=f"memory limit per test process, MiB (default {DEFAULT_MEMORY_MB})")
-    parser.add_argument("--only", nargs="*", metavar="TASK",
-                        help="grade only these: task numbers (3), component keys (elementwise_backward) "
-                             "or starts of test names (engine.)")
+    add_only_option(parser)
     return parser
 
 
 def main(argv: Optional[list] = None) -> int:
-    parser = batch_parser()
-    args = parser.parse_args(argv)
-    try:
-        select_tests(args.only)
-    except ValueError as error:
-        parser.error(str(error))
+    args = parse_checked(batch_parser(), argv)
     if not args.folder.is_dir():
         print(f"python -m autograder batch: {args.folder} is not a folder", file=sys.stderr)
         return 2

@@ -35,11 +35,25 @@ def grade_parser() -> argparse.ArgumentParser:
     parser.add_argument("--autolab", "-A", action="store_true",
                         help='print the Autolab line {"scores": {...}} as the last line of output')
     parser.add_argument("--gradescope", type=Path, metavar="PATH", help="also write Gradescope's results.json to PATH")
+    add_only_option(parser)
+    add_grading_options(parser)
+    return parser
+
+
+def add_only_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", nargs="*", metavar="TASK",
                         help="grade only these: task numbers (3), component keys (elementwise_backward) "
                              "or starts of test names (engine.)")
-    add_grading_options(parser)
-    return parser
+
+
+def parse_checked(parser: argparse.ArgumentParser, argv: Optional[list]) -> argparse.Namespace:
+    """``parser.parse_args``, refusing an ``--only`` that picks no test (a typo must not grade nothing)."""
+    args = parser.parse_args(argv)
+    try:
+        select_tests(args.only)
+    except ValueError as error:
+        parser.error(str(error))
+    return args
 
 
 def grade_path(path: Optional[Path], args: argparse.Namespace, progress=None) -> tuple:
@@ -81,12 +95,7 @@ def main(argv: Optional[list] = None) -> int:
     if argv and argv[0] == "handin":
         from autograder.handout import handin_main
         return handin_main(argv[1:])
-    parser = grade_parser()
-    args = parser.parse_args(argv)
-    try:
-        select_tests(args.only)
-    except ValueError as error:
-        parser.error(str(error))
+    args = parse_checked(grade_parser(), argv)
     result, _ = grade_path(args.submission, args)
     if args.gradescope:
         reports.write_gradescope(result, args.gradescope)
