@@ -106,6 +106,7 @@ PRIMITIVES: dict[str, tuple[Callable[..., Any], Sequence[str]]] = {
     "min_backward": (_reduction(np.min), "a"),
     "matmul_backward": (np.matmul, "ab"),
     "outer_backward": (np.outer, "ab"),
+    "matmul_constant_lhs_backward": (lambda b, lhs: np.matmul(lhs, b), ("b",)),
     "transpose_backward": (lambda a, axes=None: np.transpose(a, _axes(axes)), "a"),
     "reshape_backward": (lambda a, shape: np.reshape(a, _axes(shape)), "a"),
     "expand_dims_backward": (lambda a, axis: np.expand_dims(a, _axes(axis)), "a"),

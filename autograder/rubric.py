@@ -55,7 +55,7 @@ RUBRIC: tuple = (
         backward__sum=2, backward__mean=1, backward__max=2, backward__transpose=1, backward__reshape=1,
         backward__getitem=2, backward__concatenate=0.5, backward__stack=0.5)),
     Component("matmul_backward", "Matrix products", _tests(
-        backward__matmul=3, backward__matmul_batched=2, backward__outer=1)),
+        backward__matmul=3, backward__matmul_batched=1.5, backward__outer=0.5, backward__matmul_constant_lhs=1)),
     Component("softmax_backward", "Softmax and cross-entropy", _tests(
         backward__softmax=2, backward__log_softmax=2, backward__cross_entropy=2)),
     Component("activations", "Activations", _tests(

@@ -90,6 +90,8 @@ MUTANTS = {
     "matmul forgets to sum broadcast batch axes": (F, [("unbroadcast(grad_b, b2.shape).reshape(b.shape)",
                                                         "grad_b.reshape(b.shape)")]),
     "outer with an untransposed gradient": (F, [("(grad_output.T @ a.ravel())", "(grad_output @ b.ravel())")]),
+    "constant-lhs matmul with a transposed gradient": (F, [("else lhs.T @ grad_output",
+                                                            "else grad_output.T @ lhs")]),
     "softmax Jacobian without the coupling term": (F, [(
         "return s * (grad_output - np.sum(grad_output * s, axis=axis, keepdims=True))", "return s * grad_output")]),
     "log_softmax Jacobian without the coupling term": (F, [(

@@ -26,6 +26,7 @@ class Call:
     params: dict = field(default_factory=dict)
     domain: str = "normal"  # normal | positive | away_from_zero
     labels: Any = None  # integer-label input: (name, number of classes)
+    constants: dict = field(default_factory=dict)  # random arrays passed as keyword params, name -> shape
 
 
 def _draw(rng: np.random.Generator, shape: tuple, domain: str) -> np.ndarray:
@@ -50,17 +51,24 @@ def backward_case(name: str, backward: str, calls: list, rtol: float = 1e-5, ato
                 arrays[position] = rng.integers(0, classes, size=call.shapes[label_name])
             for input_name, array in zip(call.shapes, arrays):
                 inputs[f"{call.label}/{input_name}"] = array
-            inputs[f"{call.label}/grad_output"] = rng.standard_normal(np.shape(forward(*arrays, **call.params)))
+            for constant_name, shape in call.constants.items():
+                inputs[f"{call.label}/{constant_name}"] = _draw(rng, shape, call.domain)
+            output = forward(*arrays, **params_of(inputs, call))
+            inputs[f"{call.label}/grad_output"] = rng.standard_normal(np.shape(output))
         return inputs
 
     def arrays_of(inputs: dict, call: Call) -> list:
         return [inputs[f"{call.label}/{n}"] for n in call.shapes]
 
+    def params_of(inputs: dict, call: Call) -> dict:
+        return {**call.params, **{n: inputs[f"{call.label}/{n}"] for n in call.constants}}
+
     def run(sub: Any, inputs: dict) -> dict:
         function = getattr(sub.functional, backward)
         results = {}
         for call in calls:
-            returned = function(inputs[f"{call.label}/grad_output"], *arrays_of(inputs, call), **call.params)
+            returned = function(inputs[f"{call.label}/grad_output"], *arrays_of(inputs, call),
+                                **params_of(inputs, call))
             results.update(grads_by_name(list(call.shapes), returned, prefix=f"{call.label}: "))
         return results
 
@@ -68,7 +76,7 @@ def backward_case(name: str, backward: str, calls: list, rtol: float = 1e-5, ato
         results = {}
         for call in calls:
             grads = oracle.numerical_vjp(forward, arrays_of(inputs, call),
-                                         inputs[f"{call.label}/grad_output"], call.params)
+                                         inputs[f"{call.label}/grad_output"], params_of(inputs, call))
             results.update({f"{call.label}: dL/d{n}": g for n, g in zip(call.shapes, grads) if g is not None})
         return results
 
@@ -160,6 +168,10 @@ backward_case("backward.matmul_batched", "matmul_backward", [
     Call("matrix-vector", {"a": (3, 4), "b": (4,)}),
 ])
 backward_case("backward.outer", "outer_backward", [Call("vectors", {"a": (3,), "b": (4,)})])
+backward_case("backward.matmul_constant_lhs", "matmul_constant_lhs_backward", [
+    Call("data batch", {"b": (3, 5)}, constants={"lhs": (4, 3)}),
+    Call("batched weight", {"b": (2, 3, 2)}, constants={"lhs": (2, 4, 3)}),
+])
 
 # ---- softmax and cross-entropy (6 points)
 backward_case("backward.softmax", "softmax_backward", [
