@@ -77,6 +77,18 @@ MUTANTS = {
     "mean without dividing by the count": (F, [("return sum_backward(grad_output, a, axis, keepdims) / count",
                                                 "return sum_backward(grad_output, a, axis, keepdims)")]),
     "max sends the gradient to every element": (F, [("hits = a == extremum", "hits = a >= np.min(a)")]),
+    "min routes the gradient to the maxima": (F, [("_extremum_backward(grad_output, a, np.min(a, axis=axis",
+                                                   "_extremum_backward(grad_output, a, np.max(a, axis=axis")]),
+    "expand_dims keeps the added axis": (F, [(
+        "added axis removed (reshaped to a's shape).\"\"\"\n    # BEGIN SOLUTION reduction_shape_backward\n"
+        "    return np.reshape(grad_output, a.shape)",
+        "added axis removed (reshaped to a's shape).\"\"\"\n    # BEGIN SOLUTION reduction_shape_backward\n"
+        "    return grad_output")]),
+    "squeeze scrambles the gradient": (F, [(
+        "axes restored (reshaped to a's shape).\"\"\"\n    # BEGIN SOLUTION reduction_shape_backward\n"
+        "    return np.reshape(grad_output, a.shape)",
+        "axes restored (reshaped to a's shape).\"\"\"\n    # BEGIN SOLUTION reduction_shape_backward\n"
+        "    return np.reshape(grad_output.T, a.shape)")]),
     "transpose applies the permutation again": (F, [("np.transpose(grad_output, np.argsort([ax % a.ndim for ax in axes]))",
                                                      "np.transpose(grad_output, axes)")]),
     "reshape scrambles the gradient": (F, [("a's shape.\"\"\"\n    # BEGIN SOLUTION reduction_shape_backward\n"

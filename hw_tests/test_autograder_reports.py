@@ -213,6 +213,8 @@ def test_only_selects_by_task_number_component_key_or_test_name_start():
     third = [t.name for t in RUBRIC[2].tests]
     assert names("3") == third == names(RUBRIC[2].key)
     assert names("1", "engine.chain") == [t.name for t in RUBRIC[0].tests] + ["engine.chain"]
+    assert names("backward.exp") == ["backward.exp"]  # a full name is that test, not backward.expand_dims too
+    assert names("backward.ex") == ["backward.exp", "backward.expand_dims"]  # a start picks every match
     assert names() == [t.name for c in RUBRIC for t in c.tests]
     with pytest.raises(ValueError, match=r"--only 13 engin\.x: no such task or test; tasks are 1 \(memory_buffer\)"):
         names("13", "engin.x")

@@ -42,8 +42,8 @@ def grade_parser() -> argparse.ArgumentParser:
 
 def add_only_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", nargs="*", metavar="TASK",
-                        help="grade only these: task numbers (3), component keys (elementwise_backward) "
-                             "or starts of test names (engine.)")
+                        help="grade only these: task numbers (3), component keys (elementwise_backward), "
+                             "test names (backward.exp) or starts of test names (engine.)")
 
 
 def parse_checked(parser: argparse.ArgumentParser, argv: Optional[list]) -> argparse.Namespace:

@@ -52,8 +52,9 @@ RUBRIC: tuple = (
         backward__exp=1, backward__log=1, backward__sqrt=1, backward__sin=1, backward__cos=1,
         backward__tanh=1, backward__sigmoid=1, backward__relu=1, backward__abs=1, backward__identity=1)),
     Component("reduction_shape_backward", "Reductions, shapes and indexing", _tests(
-        backward__sum=2, backward__mean=1, backward__max=2, backward__transpose=1, backward__reshape=1,
-        backward__getitem=2, backward__concatenate=0.5, backward__stack=0.5)),
+        backward__sum=1.5, backward__mean=1, backward__max=1.5, backward__min=0.5, backward__transpose=1,
+        backward__reshape=1, backward__expand_dims=0.5, backward__squeeze=0.5, backward__getitem=1.5,
+        backward__concatenate=0.5, backward__stack=0.5)),
     Component("matmul_backward", "Matrix products", _tests(
         backward__matmul=3, backward__matmul_batched=1.5, backward__outer=0.5, backward__matmul_constant_lhs=1)),
     Component("softmax_backward", "Softmax and cross-entropy", _tests(
@@ -81,15 +82,19 @@ def all_tests() -> list:
 def select_tests(only: Optional[Sequence[str]] = None) -> list:
     """The (component, test) pairs ``only`` picks, in rubric order; every test when it is empty.
 
-    Each entry of ``only`` is a task number ("3"), a component key ("elementwise_backward")
-    or the start of test names ("engine.", "backward.matmul"). An entry that picks
-    nothing is a ValueError naming the choices (a typo must not grade zero tests).
+    Each entry of ``only`` is a task number ("3"), a component key ("elementwise_backward"),
+    a test's full name ("backward.exp": that test alone, not backward.expand_dims too) or the
+    start of test names ("engine.", "backward."). An entry that picks nothing is a ValueError
+    naming the choices (a typo must not grade zero tests).
     """
     if not only:
         return all_tests()
     keys = {str(number): component.key for number, component in enumerate(RUBRIC, start=1)}
+    names = {test.name for _, test in all_tests()}
 
     def picks(entry: str, component: Component, test: Test) -> bool:
+        if entry in names:
+            return test.name == entry
         return component.key == keys.get(entry, entry) or test.name.startswith(entry)
 
     unknown = [entry for entry in only if not any(picks(entry, c, t) for c, t in all_tests())]

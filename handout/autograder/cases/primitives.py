@@ -143,11 +143,20 @@ backward_case("backward.max", "max_backward", [
     Call("axis 1", {"a": (3, 4)}, {"axis": 1}),
     Call("axis 0 keepdims", {"a": (4, 2)}, {"axis": 0, "keepdims": True}),
 ])
+backward_case("backward.min", "min_backward", [
+    Call("all", {"a": (2, 3)}),
+    Call("axis 1", {"a": (3, 4)}, {"axis": 1}),
+])
 backward_case("backward.transpose", "transpose_backward", [
     Call("matrix", {"a": (3, 4)}),
     Call("permuted axes", {"a": (2, 3, 4)}, {"axes": (1, 2, 0)}),
 ])
 backward_case("backward.reshape", "reshape_backward", [Call("flatten", {"a": (2, 3, 4)}, {"shape": (6, 4)})])
+backward_case("backward.expand_dims", "expand_dims_backward", [Call("new axis 1", {"a": (3, 4)}, {"axis": 1})])
+backward_case("backward.squeeze", "squeeze_backward", [
+    Call("axis 1", {"a": (3, 1, 4)}, {"axis": 1}),
+    Call("every size-1 axis", {"a": (1, 3, 1)}),
+])
 backward_case("backward.getitem", "getitem_backward", [
     Call("slice", {"a": (5, 4)}, {"index": (slice(1, 4), slice(None, None, 2))}),
     Call("repeated rows", {"a": (4, 3)}, {"index": (np.array([0, 2, 0, 0]),)}),
