@@ -570,23 +570,26 @@ def _subtract_at_labels(rows: np.ndarray, labels: np.ndarray, value: float) -> n
 
 
 def _check_cross_entropy(logits: np.ndarray, target: np.ndarray, reduction: str) -> None:
-    shapes = f"logits of shape {logits.shape}, target of shape {target.shape}"
     if reduction not in _REDUCTIONS:
         raise ValueError(f"softmax_cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     if logits.ndim < 1:
-        raise ValueError(f"softmax_cross_entropy: {shapes}; expected logits of shape (batch, classes)")
-    if _is_labels(target):
-        if target.shape != logits.shape[:-1]:
-            raise ValueError(f"softmax_cross_entropy: {shapes}; integer labels must have shape "
-                             f"{logits.shape[:-1]} (one label per row of logits)")
+        problem = "expected logits of shape (batch, classes)"
+    elif _is_labels(target):
         classes = logits.shape[-1]
-        if _labels_out_of_range(target, classes):
+        if target.shape != logits.shape[:-1]:
+            problem = f"integer labels must have shape {logits.shape[:-1]} (one label per row of logits)"
+        elif _labels_out_of_range(target, classes):
             bad = target[(target < 0) | (target >= classes)].ravel()[0]
-            raise ValueError(f"softmax_cross_entropy: {shapes}; label {bad} is out of range "
-                             f"for {classes} classes (labels must be in 0..{classes - 1})")
+            problem = f"label {bad} is out of range for {classes} classes (labels must be in 0..{classes - 1})"
+        else:
+            return
     elif target.shape != logits.shape:
-        raise ValueError(f"softmax_cross_entropy: {shapes}; a one-hot or probability target must "
-                         f"have the logits' shape {logits.shape}, integer labels the shape {logits.shape[:-1]}")
+        problem = (f"a one-hot or probability target must have the logits' shape {logits.shape}, "
+                   f"integer labels the shape {logits.shape[:-1]}")
+    else:
+        return
+    raise ValueError(f"softmax_cross_entropy: logits of shape {logits.shape}, target of shape {target.shape}; "
+                     f"{problem}")
 
 
 def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, reduction: str = "mean",
