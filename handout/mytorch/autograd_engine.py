@@ -47,7 +47,7 @@ class Operation:
 
     @property
     def name(self) -> str:
-        return getattr(self.backward_operation, "__name__", repr(self.backward_operation))
+        return _name(self.backward_operation)
 
     def __repr__(self) -> str:
         shapes = ", ".join(str(np.shape(x)) for x in self.inputs)

@@ -28,7 +28,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from mytorch import autograd_engine
-from mytorch.autograd_engine import Autograd, current_engine
+from mytorch.autograd_engine import current_engine
 from mytorch.utils import float_dtype, unbroadcast
 
 ArrayLike = Any
@@ -42,13 +42,9 @@ def _record(output: Any, backward: Any, inputs: Sequence[ArrayLike],
         output = np.asarray(output)  # NumPy reductions return scalars, not arrays
     if not autograd_engine._recording:
         return output
-    live = Autograd._live
-    engine = live() if live is not None else None
-    if engine is None:
-        engine = current_engine()  # raises: no engine exists
     if gradients_to_update is None:
         gradients_to_update = [None] * len(inputs)
-    engine.add_operation(inputs, output, gradients_to_update, backward, **params)
+    current_engine().add_operation(inputs, output, gradients_to_update, backward, **params)
     return output
 
 
@@ -438,6 +434,15 @@ def matmul(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> n
     return _record(output, matmul_backward, [a, b], gradients_to_update)
 
 
+def _is_transposed_view(b: np.ndarray) -> bool:
+    """Whether b is laid out column by column, as the view W.T that Linear multiplies by.
+
+    Its gradient is then best computed in that same layout, ``(dL/dy^T a)^T``: adding it
+    into the matching view dW.T walks both arrays through memory in order.
+    """
+    return b.flags.f_contiguous and not b.flags.c_contiguous
+
+
 def matmul_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple:
     """dL/da = dL/dy @ b^T, dL/db = a^T @ dL/dy (transposing the last two axes).
 
@@ -447,10 +452,8 @@ def matmul_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tu
     """
     # BEGIN SOLUTION matmul_backward
     if a.ndim == 2 and b.ndim == 2:
-        if b.flags.f_contiguous and not b.flags.c_contiguous:
-            # b is a transposed view (Linear's W.T): lay dL/db out like b, so that adding
-            # it into the matching view dW.T runs through memory in order
-            return grad_output @ b.T, (grad_output.T @ a).T
+        if _is_transposed_view(b):
+            return grad_output @ b.T, (grad_output.T @ a).T  # dL/db laid out like b: see _is_transposed_view
         return grad_output @ b.T, a.T @ grad_output
     a2 = a if a.ndim > 1 else a.reshape(1, -1)
     b2 = b if b.ndim > 1 else b.reshape(-1, 1)
@@ -472,7 +475,7 @@ def matmul_constant_lhs_backward(grad_output: np.ndarray, b: np.ndarray, lhs: np
     """
     # BEGIN SOLUTION matmul_backward
     if lhs.ndim == 2 and b.ndim == 2:
-        return (grad_output.T @ lhs).T if b.flags.f_contiguous and not b.flags.c_contiguous else lhs.T @ grad_output
+        return (grad_output.T @ lhs).T if _is_transposed_view(b) else lhs.T @ grad_output
     return matmul_backward(grad_output, lhs, b)[1]  # rare shapes: the general rule, discarding dL/dlhs
     # END SOLUTION
 
@@ -680,11 +683,20 @@ def _labels_out_of_range(labels: np.ndarray, classes: int) -> bool:
     return int(unsigned.max()) >= classes
 
 
-def _subtract_at_labels(rows: np.ndarray, labels: np.ndarray, value: float) -> np.ndarray:
-    """rows (batch..., C) with ``value`` subtracted at each row's label, in place: rows - value * onehot(labels)."""
-    flat = rows.reshape(-1, rows.shape[-1])  # a view: rows is a fresh contiguous array
-    flat[np.arange(flat.shape[0]), labels.ravel()] -= value
-    return rows
+def _label_positions(rows: np.ndarray, labels: np.ndarray) -> tuple:
+    """``(flat, at)``: rows (batch..., C) seen as (n, C), and the index of each row's label in it.
+
+    ``flat[at]`` picks each row's entry at its label; ``flat`` is a view when rows is contiguous.
+    """
+    flat = rows.reshape(-1, rows.shape[-1])
+    return flat, (np.arange(flat.shape[0]), labels.ravel())
+
+
+def _minus_one_hot(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """probabilities - onehot(labels), computed in place (probabilities must be a fresh contiguous array)."""
+    flat, at = _label_positions(probabilities, labels)
+    flat[at] -= 1.0
+    return probabilities
 
 
 def _check_cross_entropy(logits: np.ndarray, target: np.ndarray, reduction: str) -> None:
@@ -722,8 +734,8 @@ def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, reduction: str =
     _check_cross_entropy(logits, target, reduction)
     log_probs = _log_softmax(logits, -1)
     if _is_labels(target):  # -log p at each row's label
-        flat = log_probs.reshape(-1, log_probs.shape[-1])
-        per_row = -flat[np.arange(flat.shape[0]), target.ravel()].reshape(target.shape)
+        flat, at = _label_positions(log_probs, target)
+        per_row = -flat[at].reshape(target.shape)
     else:
         per_row = -(target * log_probs).sum(axis=-1)
     output = per_row if reduction == "none" else per_row.mean() if reduction == "mean" else per_row.sum()
@@ -742,13 +754,13 @@ def SoftmaxCrossEntropy_backward(grad_output: np.ndarray, logits: np.ndarray, ta
     does, so backward need not recompute it); computed here when None.
     """
     # BEGIN SOLUTION softmax_backward
-    # PROMPT: for integer labels, _subtract_at_labels(probabilities, target, 1.0) is probabilities - onehot(target)
+    # PROMPT: for integer labels, _minus_one_hot(probabilities, target) is probabilities - onehot(target)
     rows = math.prod(logits.shape[:-1]) if reduction == "mean" else 1
     upstream = (grad_output / rows)[..., np.newaxis]
     if log_probs is None:
         log_probs = _log_softmax(logits, -1)
     if _is_labels(target):
-        return _subtract_at_labels(np.exp(log_probs), target, 1.0) * upstream, None
+        return _minus_one_hot(np.exp(log_probs), target) * upstream, None
     return (np.exp(log_probs) - target) * upstream, -log_probs * upstream
     # END SOLUTION
 

@@ -80,7 +80,7 @@ def _check_logits_and_labels(loss: Loss, scores: Any, target: Any, what: str,
         raise ValueError(f"{name}: expected {what} of shape (batch, classes), got shape {shape}")
     batch, classes = shape
     target = np.asarray(target)
-    if target.dtype.kind in "iu":
+    if F._is_labels(target):
         if target_shape != (batch,):
             raise ValueError(f"{name}: {what} of shape {shape} needs integer labels of shape ({batch},), "
                              f"got labels of shape {target_shape}")
