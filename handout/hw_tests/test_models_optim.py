@@ -3,6 +3,7 @@
 import importlib.util
 import io
 import sys
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +122,23 @@ def test_sgd_momentum_two_steps():
         grad[...] = 1.0
         optimizer.step()
         np.testing.assert_allclose(param, [expected[1]], rtol=1e-12)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_sgd_step_allocates_no_parameter_sized_temporary(momentum):
+    """The update goes through a scratch array kept by the optimizer (W -= lr * dW would allocate lr * dW)."""
+    W, dW = np.ones((128, 128)), np.full((128, 128), 2.0)
+    optimizer = SGD([(W, dW)], lr=0.25, momentum=momentum)
+    optimizer.step()  # the first step with momentum allocates the velocity, once
+    tracemalloc.start()
+    try:
+        optimizer.step()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < W.nbytes // 8, peak
+    # without momentum W = 1 - 2 (0.25 * 2) = 0; with it v1 = 2, v2 = 0.9 * 2 + 2 = 3.8, W = 1 - 0.25 (2 + 3.8) = -0.45
+    np.testing.assert_allclose(W, 0.0 if not momentum else -0.45, rtol=1e-12, atol=1e-15)
 
 
 def test_adam_first_step_moves_each_entry_by_lr_against_its_gradient():
