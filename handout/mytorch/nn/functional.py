@@ -622,7 +622,11 @@ def softmax_cross_entropy(logits: ArrayLike, target: ArrayLike, reduction: str =
         per_row = -flat[at].reshape(target.shape)
     else:
         per_row = -(target * log_probs).sum(axis=-1)
-    output = per_row if reduction == "none" else per_row.mean() if reduction == "mean" else per_row.sum()
+    output = per_row
+    if reduction != "none":
+        output = np.add.reduce(per_row, axis=None)  # ndarray.mean would add a Python wrapper's overhead
+        if reduction == "mean":
+            output = output / per_row.size
     return _record(output, SoftmaxCrossEntropy_backward, [logits, target], gradients_to_update,
                    reduction=reduction, log_probs=log_probs)
 
