@@ -12,7 +12,9 @@
 3. Resident memory over 2,000 training steps with zero_grad each step.
 
 BLAS runs single-threaded (set before NumPy is imported), so the numbers
-compare the engines, not thread scheduling.
+compare the engines, not thread scheduling. With glibc, malloc is asked to keep
+freed memory (see keep_freed_memory; --default-malloc leaves it alone), so the
+numbers compare the engines, not the allocator's page faults.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 
 import argparse  # noqa: E402
+import ctypes  # noqa: E402
 import gc  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
@@ -48,6 +51,24 @@ SIZES = {"small": (32, [64, 64, 10]), "large": (256, [784, 512, 256, 10])}
 LEARNING_RATE = 0.01
 
 
+def keep_freed_memory() -> bool:
+    """Ask glibc's malloc to keep freed memory for reuse (False where there is no glibc).
+
+    By default glibc returns a freed block of a few MiB to the system (a large block is
+    mapped on its own; the top of the heap is trimmed), and the next step faults the pages
+    back in: at the large size that is thousands of page faults per step, more or fewer
+    for each engine depending on the order in which it frees its arrays and on what else
+    runs in the process. Raising both thresholds (what exporting MALLOC_TRIM_THRESHOLD_
+    and MALLOC_MMAP_THRESHOLD_ does at start-up) takes the allocator out of the comparison.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+    return bool(mallopt(m_trim_threshold, 1 << 30)) and bool(mallopt(m_mmap_threshold, 32 << 20))
+
+
 def data(batch: int, sizes: list, seed: int = 0) -> tuple:
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, sizes[0]))
@@ -57,9 +78,23 @@ def data(batch: int, sizes: list, seed: int = 0) -> tuple:
     return x, y, weights
 
 
+def sgd_update(weights: list, grads: list, scaled: list) -> None:
+    """W -= lr dW for every parameter, in place, through preallocated arrays for lr dW.
+
+    ``optim.SGD`` updates this way; the textbook ``W -= lr * dW`` allocates a parameter-sized
+    temporary every step, which at the large size costs page faults that would make the
+    hand-written step slower than the engine's and no longer a floor.
+    """
+    for (W, b), (dW, db), (sW, sb) in zip(weights, grads, scaled):
+        W -= np.multiply(dW, LEARNING_RATE, out=sW)
+        b -= np.multiply(db, LEARNING_RATE, out=sb)
+
+
 def numpy_step(batch: int, sizes: list) -> Callable[[], None]:
     """The same step written by hand: the floor for an engine built on NumPy."""
     x, y, weights = data(batch, sizes)
+    grads: list = [None] * len(weights)
+    scaled = [(np.empty_like(W), np.empty_like(b)) for W, b in weights]
 
     def step() -> None:
         activations, h = [x], x
@@ -76,11 +111,10 @@ def numpy_step(batch: int, sizes: list) -> Callable[[], None]:
         for i in range(len(weights) - 1, -1, -1):
             W, b = weights[i]
             h_in = activations[i]
-            dW, db = grad.T @ h_in, grad.sum(axis=0)
+            grads[i] = grad.T @ h_in, grad.sum(axis=0)
             if i > 0:
                 grad = (grad @ W) * (activations[i] > 0)
-            W -= LEARNING_RATE * dW
-            b -= LEARNING_RATE * db
+        sgd_update(weights, grads, scaled)
 
     step.parameters = [array for pair in weights for array in pair]  # for the test that the steps agree
     return step
@@ -97,6 +131,7 @@ def bare_tape_step(batch: int, sizes: list) -> Callable[[], None]:
     """
     x, y, weights = data(batch, sizes)
     grads = [(np.zeros_like(W), np.zeros_like(b)) for W, b in weights]
+    scaled = [(np.empty_like(W), np.empty_like(b)) for W, b in weights]
     last = len(weights) - 1
 
     def step() -> None:
@@ -128,9 +163,7 @@ def bare_tape_step(batch: int, sizes: list) -> Callable[[], None]:
                 target += grad.T @ a
                 if needed:
                     grad = grad @ W
-        for (W, b), (dW, db) in zip(weights, grads):
-            W -= LEARNING_RATE * dW
-            b -= LEARNING_RATE * db
+        sgd_update(weights, grads, scaled)
 
     step.parameters = [array for pair in weights for array in pair]
     return step
@@ -299,12 +332,17 @@ def bench_memory(engine: Autograd, steps: int) -> list:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (numbers are noisier)")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave malloc's policy alone (freed memory goes back to the system)")
     args = parser.parse_args()
+    malloc = "system default"
+    if not args.default_malloc:
+        malloc = "keeps freed memory (glibc mallopt)" if keep_freed_memory() else "system default (no glibc)"
     # (rounds, calls in a row per round) for each size
     repeats = {"small": (20, 20), "large": (20, 1)} if args.quick else {"small": (100, 20), "large": (60, 1)}
     engine = Autograd()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"NumPy {np.__version__}, BLAS threads 1")
+          f"NumPy {np.__version__}, BLAS threads 1, malloc {malloc}")
 
     print("\n1. MLP training step (median seconds; ratio to hand-written NumPy)")
     print(f"{'size':<35}{'numpy':>10}{'bare tape':>10}{'ratio':>7}{'mytorch':>10}{'ratio':>7}{'+dL/dx':>10}"
