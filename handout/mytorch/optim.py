@@ -81,8 +81,9 @@ class SGD(Optimizer):
         P = P - lr v              (P - lr (g + momentum v) with nesterov=True)
 
     With momentum = 0 this is P = P - lr g. ``v`` is kept per parameter, and so is a
-    scratch array that receives lr v: the update allocates nothing, which at large sizes
-    spares the allocator a fresh parameter-sized array (and its page faults) every step.
+    scratch array that receives lr v: without weight decay or Nesterov momentum the update
+    allocates nothing, which at large sizes spares the allocator a fresh parameter-sized
+    array (and its page faults) every step.
     """
 
     def __init__(self, params: ParamPairs, lr: float = 0.01, momentum: float = 0.0,
