@@ -27,7 +27,7 @@ import numpy as np
 from mytorch.autograd_engine import Autograd
 
 Seed = Optional[Union[int, np.random.Generator]]
-_tensor_support: Any = None  # (Tensor, call_with_tensors), imported on first call: mytorch.tensor imports mytorch.nn
+_call_with_tensors: Any = None
 
 
 def make_rng(rng: Seed) -> np.random.Generator:
@@ -61,18 +61,11 @@ class Module:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # The single entry point into every layer: keep it a thin call of forward.
         # Tensor arguments are unwrapped to their arrays, and the output wrapped back.
-        global _tensor_support
-        if _tensor_support is None:
-            from mytorch.tensor import Tensor, call_with_tensors
-            _tensor_support = Tensor, call_with_tensors
-        tensor, call_with_tensors = _tensor_support
-        if not kwargs:
-            for a in args:
-                if isinstance(a, tensor):
-                    break
-            else:
-                return self.forward(*args)  # arrays only: nothing to unwrap
-        return call_with_tensors(self.forward, args, kwargs)
+        global _call_with_tensors
+        if _call_with_tensors is None:
+            from mytorch.tensor import call_with_tensors  # here: mytorch.tensor imports mytorch.nn
+            _call_with_tensors = call_with_tensors
+        return _call_with_tensors(self.forward, args, kwargs)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """The layer's computation, written with the recording helpers of ``mytorch.nn.functional``."""
