@@ -32,13 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, TextIO
 
-from autograder import report as reports
-from autograder.cli import add_only_option, failed_report, parse_checked
-from autograder.grade import DEFAULT_MEMORY_MB, DEFAULT_SEED, DEFAULT_TIMEOUT, Report, grade
-from autograder.rubric import RUBRIC, select_tests
-from autograder.submission import SubmissionError, open_handin
+from autograder.grading import report as reports
+from autograder.grading.grade import DEFAULT_MEMORY_MB, DEFAULT_SEED, DEFAULT_TIMEOUT, Report, failed_report, grade
+from autograder.options import add_only_option, parse_checked
+from autograder.grading.rubric import RUBRIC, select_tests
+from autograder.grading.staging import SubmissionError, open_handin
 
-# How the child describes a submission that does not import (autograder/child.py).
+# How the child describes a submission that does not import (autograder/harness/child.py).
 IMPORT_FAILURES = ("could not import the submission", "no mytorch/ package")
 
 

@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Optional
 
-from autograder import report as reports
-from autograder.grade import DEFAULT_MEMORY_MB, DEFAULT_SEED, DEFAULT_TIMEOUT, Report, TestResult, grade
-from autograder.rubric import select_tests
-from autograder.submission import SubmissionError, open_handin
-
-
-def add_grading_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"input seed (default {DEFAULT_SEED})")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                        help=f"wall-clock limit per test, seconds (default {DEFAULT_TIMEOUT:g})")
-    parser.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB,
-                        help=f"memory limit per test process, MiB (default {DEFAULT_MEMORY_MB})")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="tests run at once")
+from autograder.grading import report as reports
+from autograder.grading.grade import failed_report, grade
+from autograder.options import add_grading_options, add_only_option, parse_checked
+from autograder.grading.staging import SubmissionError, open_handin
 
 
 def grade_parser() -> argparse.ArgumentParser:
@@ -40,22 +30,6 @@ def grade_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_only_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--only", nargs="*", metavar="TASK",
-                        help="grade only these: task numbers (3), component keys (elementwise_backward), "
-                             "test names (backward.exp) or starts of test names (engine.)")
-
-
-def parse_checked(parser: argparse.ArgumentParser, argv: Optional[list]) -> argparse.Namespace:
-    """``parser.parse_args``, refusing an ``--only`` that picks no test (a typo must not grade nothing)."""
-    args = parser.parse_args(argv)
-    try:
-        select_tests(args.only)
-    except ValueError as error:
-        parser.error(str(error))
-    return args
-
-
 def grade_path(path: Optional[Path], args: argparse.Namespace, progress=None) -> tuple:
     """Grade a submission path; never raises for a bad submission: every test then fails with the cause.
 
@@ -73,12 +47,6 @@ def grade_path(path: Optional[Path], args: argparse.Namespace, progress=None) ->
         result.submission = str(path)  # not the temporary folder an archive was unpacked into
     result.warnings = warnings
     return result, warnings
-
-
-def failed_report(submission: str, seed: int, reason: str, only: Optional[list] = None) -> Report:
-    tests = [TestResult(c.key, t.name, t.name, 0.0, t.points, "failed", reason, t.visibility, 0.0)
-             for c, t in select_tests(only)]
-    return Report(submission, seed, 0.0, sum(t.max_score for t in tests), tests, 0.0)
 
 
 def main(argv: Optional[list] = None) -> int:

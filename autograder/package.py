@@ -39,8 +39,8 @@ import zipfile
 from pathlib import Path
 from typing import Optional
 
-from autograder.grade import DEFAULT_MEMORY_MB, DEFAULT_SEED, DEFAULT_TIMEOUT
-from autograder.rubric import RUBRIC
+from autograder.grading.grade import DEFAULT_MEMORY_MB, DEFAULT_SEED, DEFAULT_TIMEOUT
+from autograder.grading.rubric import RUBRIC
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 FIXED_TIME = (2024, 1, 1, 0, 0, 0)  # every bundled file gets this date: the same source gives the same bytes
@@ -64,7 +64,7 @@ fi
         -r "$SOURCE/requirements.txt"
 # Fail the build now, not at the first submission, if the grader does not import.
 cd "$SOURCE"
-"$PYTHON" -c "import numpy; from autograder.grade import check_rubric; from autograder.cases import load_all; \\
+"$PYTHON" -c "import numpy; from autograder.grading.grade import check_rubric; from autograder.grading.cases import load_all; \\
 check_rubric(load_all()); print('MyTorch autograder ready, NumPy', numpy.__version__)"
 """
 

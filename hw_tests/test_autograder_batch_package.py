@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from autograder import batch, package
-from autograder.rubric import RUBRIC, all_tests, total_points
+from autograder.grading.rubric import RUBRIC, all_tests, total_points
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO / "mytorch"

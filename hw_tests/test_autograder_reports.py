@@ -13,12 +13,12 @@ import sys
 import numpy as np
 import pytest
 
-from autograder import protocol
-from autograder import report as reports
+from autograder.harness import protocol
+from autograder.grading import report as reports
 from autograder.cli import main as cli_main
-from autograder.grade import Report
-from autograder.grade import TestResult as Graded  # (not named Test*: pytest would try to collect it)
-from autograder.rubric import RUBRIC, select_tests
+from autograder.grading.grade import Report
+from autograder.grading.grade import TestResult as Graded  # (not named Test*: pytest would try to collect it)
+from autograder.grading.rubric import RUBRIC, select_tests
 
 FIRST, LAST = RUBRIC[0], RUBRIC[-1]  # two real components: the table and the Autolab line read the rubric
 GRADESCOPE_VISIBILITY = {"visible", "hidden", "after_due_date", "after_published"}

@@ -30,13 +30,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder import report as reports
-from autograder.cases import load_all
+from autograder.grading import report as reports
+from autograder.grading.cases import load_all
 from autograder.cli import grade_path
-from autograder.grade import DEFAULT_SEED, grade
-from autograder.rubric import RUBRIC, all_tests, total_points
-from autograder.sandbox import case_rng
-from autograder.submission import unpack
+from autograder.grading.grade import DEFAULT_SEED, grade
+from autograder.grading.rubric import RUBRIC, all_tests, total_points
+from autograder.grading.sandbox import case_rng
+from autograder.grading.staging import unpack
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO / "mytorch"
@@ -588,7 +588,7 @@ def test_command_line_json_report_of_the_reference_has_full_marks():
 def test_student_code_runs_as_another_user_when_the_grader_is_root(tmp_path):
     """As root, the grader runs children as 'nobody' when that user can run this Python: the student's
     code then cannot signal the grader. Where 'nobody' cannot (e.g. Python under /root), it is skipped."""
-    from autograder.sandbox import sandbox_user
+    from autograder.grading.sandbox import sandbox_user
 
     submission = tmp_path / "handin"
     shutil.copytree(REFERENCE, submission / "mytorch", ignore=shutil.ignore_patterns("__pycache__"))

@@ -83,7 +83,7 @@ class Submission:
 
 def load_all() -> dict[str, Case]:
     """Import every case module (each registers its cases) and return the registry."""
-    from autograder.cases import buffer, engine, layers, primitives  # noqa: F401
+    from autograder.grading.cases import buffer, engine, layers, primitives  # noqa: F401
     return CASES
 
 

@@ -21,13 +21,13 @@ from typing import Optional
 
 import numpy as np
 
-from autograder import protocol
+from autograder.harness import protocol
 
-GRADER_ROOT = Path(__file__).resolve().parent.parent  # the folder holding the autograder package
+GRADER_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the autograder package
 
 # The child imports the grader from GRADER_ROOT only; -I drops PYTHONPATH, the user's site and the cwd.
 _BOOT = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
-         "from autograder.child import main; main(sys.argv[1:])")
+         "from autograder.harness.child import main; main(sys.argv[1:])")
 
 _SINGLE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 

@@ -8,10 +8,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from autograder import oracle
-from autograder.cases import Case, load_all
-from autograder.rubric import Component, Test, all_tests, select_tests, total_points
-from autograder.sandbox import ChildResult, case_rng, run_in_child, run_trusted, sandbox_user
+from autograder.grading import oracle
+from autograder.grading.cases import Case, load_all
+from autograder.grading.rubric import Component, Test, all_tests, select_tests, total_points
+from autograder.grading.sandbox import ChildResult, case_rng, run_in_child, run_trusted, sandbox_user
 
 DEFAULT_SEED = 11785
 DEFAULT_TIMEOUT = 20.0
@@ -156,3 +156,9 @@ def check_rubric(cases: dict) -> None:
     if missing or unlisted or duplicated:
         raise RuntimeError(f"rubric and cases disagree: no case for {missing}, not in the rubric: {unlisted}, "
                            f"listed twice: {duplicated}")
+
+
+def failed_report(submission: str, seed: int, reason: str, only: Optional[list] = None) -> Report:
+    tests = [TestResult(c.key, t.name, t.name, 0.0, t.points, "failed", reason, t.visibility, 0.0)
+             for c, t in select_tests(only)]
+    return Report(submission, seed, 0.0, sum(t.max_score for t in tests), tests, 0.0)

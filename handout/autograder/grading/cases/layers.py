@@ -17,8 +17,8 @@ from typing import Any, Callable, Optional
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from autograder import oracle
-from autograder.cases import Case, register
+from autograder.grading import oracle
+from autograder.grading.cases import Case, register
 
 
 def _buffer_gradient(engine: Any, array: np.ndarray) -> Optional[np.ndarray]:

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Iterator, Optional
 
-from autograder.sandbox import GRADER_ROOT
+from autograder.grading.sandbox import GRADER_ROOT
 
 MAX_MEMBERS = 5000
 MAX_TOTAL_BYTES = 200 * 2**20

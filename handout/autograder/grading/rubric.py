@@ -3,7 +3,7 @@
 This is the single source for the grader's points and Autolab problem names,
 for the pytest suite (hw_tests/test_graded_cases.py runs every test listed
 here against the reference) and for the handout's task list and points. A
-test's name is the name of its case in ``autograder/cases``; each task's
+test's name is the name of its case in ``autograder/grading/cases``; each task's
 tests use only what earlier tasks built.
 
 Visibility follows Gradescope: visible, hidden, after_due_date, after_published.

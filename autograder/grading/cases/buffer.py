@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from autograder.cases import Case, register
+from autograder.grading.cases import Case, register
 
 
 def _normal(*shapes: tuple):

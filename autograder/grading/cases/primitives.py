@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from autograder import oracle
-from autograder.cases import Case, grads_by_name, register
+from autograder.grading import oracle
+from autograder.grading.cases import Case, grads_by_name, register
 
 
 @dataclass

@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from autograder.protocol import ProtocolError, decode_param
+from autograder.harness.protocol import ProtocolError, decode_param
 
 
 def numerical_vjp(forward: Callable[..., Any], inputs: Sequence[np.ndarray], grad_output: np.ndarray,

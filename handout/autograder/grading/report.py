@@ -16,8 +16,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from autograder.grade import Report
-from autograder.rubric import RUBRIC
+from autograder.grading.grade import Report
+from autograder.grading.rubric import RUBRIC
 
 
 def table(report: Report, width: int = 0) -> str:

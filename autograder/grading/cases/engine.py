@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from autograder.cases import Case, register
+from autograder.grading.cases import Case, register
 
 
 def _sum_to(g: np.ndarray, shape: tuple) -> np.ndarray:

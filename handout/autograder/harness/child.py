@@ -1,6 +1,6 @@
 """The child process: imports the student's ``mytorch``, runs one case, writes plain arrays back.
 
-Started by ``autograder.sandbox`` as
+Started by ``autograder.grading.sandbox`` as
 ``python -I -c <boot> CASE SUBMISSION_DIR INPUTS_FILE RESULT_FILE MEMORY_MB``.
 Everything it needs from the grader (NumPy, the case, the wire format) is
 imported *before* the submission, so a submission that replaces NumPy
@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from autograder import protocol
-from autograder.cases import Submission, WrongArity, load_all
+from autograder.harness import protocol
+from autograder.grading.cases import Submission, WrongArity, load_all
 
 try:
     import resource
@@ -55,7 +55,7 @@ def main_all(argv: list) -> None:
     from the seed here exactly as the grader draws them; results are named
     "case::part" and each case's status is in the header.
     """
-    from autograder.sandbox import case_rng
+    from autograder.grading.sandbox import case_rng
     submission_dir, seed, result_file, *names = argv
     submission = Path(submission_dir).resolve()
     cases = load_all()
