@@ -274,8 +274,8 @@ def _read_results(result_file: Path, names: list, returncode: int, err_tail: str
         prefix = f"{name}::"
         outputs = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
         message = f"memory limit exceeded ({memory_mb} MiB)" if case["status"] == "memory" else case["message"]
-        results[name] = ChildResult(case["status"], message, outputs, case["bad_outputs"], seconds,
-                                    _strip_probe_prefix(case["probe"], prefix))
+        results[name] = ChildResult(case["status"], message, outputs, _unprefixed(case["bad_outputs"], prefix),
+                                    seconds, _strip_probe_prefix(case["probe"], prefix))
     return results
 
 
@@ -338,11 +338,15 @@ def _valid_record(record: object) -> bool:
         isinstance(k, str) and isinstance(v, str) for k, v in record.get("bad", {}).items())
 
 
+def _unprefixed(named: dict, prefix: str) -> dict:
+    """The test process names everything "case::name"; the oracle reads "name"."""
+    return {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in named.items()}
+
+
 def _strip_probe_prefix(probe: list, prefix: str) -> list:
-    """Probe records name their arrays "case::probe/..."; the oracle reads them as "probe/..."."""
     for record in probe:
         if "bad" in record:
-            record["bad"] = {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in record["bad"].items()}
+            record["bad"] = _unprefixed(record["bad"], prefix)
     return probe
 
 

@@ -33,8 +33,10 @@ from pathlib import Path
 from typing import Optional, TextIO
 
 from autograder.grading import report as reports
-from autograder.grading.grade import DEFAULT_MEMORY_MB, DEFAULT_SEED, DEFAULT_TIMEOUT, Report, failed_report, grade
-from autograder.options import add_only_option, parse_checked
+from autograder.grading.grade import (DEFAULT_MEMORY_MB, DEFAULT_SEED, DEFAULT_TIMEOUT, UNISOLATED_HELP, Report,
+                                      failed_report, grade)
+from autograder.grading.sandbox import IsolationUnavailable, isolation
+from autograder.options import add_isolation_option, add_only_option, parse_checked
 from autograder.grading.rubric import RUBRIC, select_tests
 from autograder.grading.staging import SubmissionError, open_handin
 
@@ -72,16 +74,22 @@ def find_handins(folder: Path, skip: tuple = ()) -> list:
 
 def grade_handin(path: Path, seed: int = DEFAULT_SEED, timeout: float = DEFAULT_TIMEOUT,
                  memory_mb: int = DEFAULT_MEMORY_MB, only: Optional[list] = None, jobs: int = 1,
-                 progress=None) -> HandinResult:
-    """Grade one handin; never raises: a handin that cannot be graded gets zeros and the reason."""
+                 progress=None, require_isolation: bool = True) -> HandinResult:
+    """Grade one handin; never raises: a handin that cannot be graded gets zeros and the reason.
+
+    Each handin gets an isolation of its own (as root, a uid no other handin shares).
+    """
     warnings: list = []
     try:
-        with open_handin(path, warnings) as folder:
+        with isolation() as iso, open_handin(path, warnings) as folder:
             report = grade(folder, seed=seed, timeout=timeout, memory_mb=memory_mb, jobs=jobs, only=only,
-                           progress=progress)
+                           progress=progress, iso=iso, require_isolation=require_isolation)
         status = "import_error" if _import_failure(report) else "graded"
     except SubmissionError as error:
         report, status = failed_report(str(path), seed, str(error), only), "not_gradable"
+    except IsolationUnavailable as error:
+        report, status = failed_report(str(path), seed, f"not graded: {error}", only), "grader_error"
+        report.isolation = "none: grading refused"
     except Exception as error:  # a bug of the grader: keep going, and say so
         detail = traceback.format_exception_only(type(error), error)[-1].strip()
         report = failed_report(str(path), seed, f"the grader failed on this handin: {detail}", only)
@@ -156,7 +164,7 @@ class Progress:
 
 def run_batch(folder: Path, jobs: int = 1, seed: int = DEFAULT_SEED, timeout: float = DEFAULT_TIMEOUT,
               memory_mb: int = DEFAULT_MEMORY_MB, only: Optional[list] = None, json_dir: Optional[Path] = None,
-              skip: tuple = (), stream: Optional[TextIO] = None) -> list:
+              skip: tuple = (), stream: Optional[TextIO] = None, require_isolation: bool = True) -> list:
     """Grade every handin in ``folder``, ``jobs`` at once; results in the folder's (sorted) order."""
     handins = find_handins(folder, skip)
     per_handin = len(select_tests(only))
@@ -172,7 +180,8 @@ def run_batch(folder: Path, jobs: int = 1, seed: int = DEFAULT_SEED, timeout: fl
             progress.test_done()
 
         # Tests of one handin run one at a time: the parallelism is across handins.
-        result = grade_handin(path, seed, timeout, memory_mb, only, jobs=1, progress=tick)
+        result = grade_handin(path, seed, timeout, memory_mb, only, jobs=1, progress=tick,
+                              require_isolation=require_isolation)
         if json_dir is not None:
             (json_dir / f"{result.name}.json").write_text(reports.as_json(result.report))
         progress.handin_done(result, tests_not_run=per_handin - len(ran))
@@ -226,6 +235,7 @@ def batch_parser() -> argparse.ArgumentParser:
     parser.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB,
                         help=f"memory limit per test process, MiB (default {DEFAULT_MEMORY_MB})")
     add_only_option(parser)
+    add_isolation_option(parser)
     return parser
 
 
@@ -234,9 +244,13 @@ def main(argv: Optional[list] = None) -> int:
     if not args.folder.is_dir():
         print(f"python -m autograder batch: {args.folder} is not a folder", file=sys.stderr)
         return 2
+    with isolation() as iso:
+        if not iso.isolated and not args.allow_unisolated:
+            print(f"python -m autograder batch: refusing to grade: {UNISOLATED_HELP}", file=sys.stderr)
     started = time.monotonic()
     results = run_batch(args.folder, args.jobs, args.seed, args.timeout, args.memory_mb, args.only,
-                        args.json_dir, skip=tuple(p for p in (args.csv, args.json_dir) if p))
+                        args.json_dir, skip=tuple(p for p in (args.csv, args.json_dir) if p),
+                        require_isolation=not args.allow_unisolated)
     write_csv(results, args.csv)
     print(summary(results, time.monotonic() - started))
     print(f"seed {args.seed}; grades written to {args.csv}" + (f", reports to {args.json_dir}/" if args.json_dir

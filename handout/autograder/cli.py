@@ -9,6 +9,7 @@ from typing import Optional
 
 from autograder.grading import report as reports
 from autograder.grading.grade import failed_report, grade
+from autograder.grading.sandbox import IsolationUnavailable, isolation
 from autograder.options import add_grading_options, add_only_option, parse_checked
 from autograder.grading.staging import SubmissionError, open_handin
 
@@ -30,19 +31,25 @@ def grade_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def grade_path(path: Optional[Path], args: argparse.Namespace, progress=None) -> tuple:
+def grade_path(path: Optional[Path], args: argparse.Namespace, progress=None,
+               require_isolation: bool = False) -> tuple:
     """Grade a submission path; never raises for a bad submission: every test then fails with the cause.
 
-    Returns (report, warnings); the warnings (refused archive members, ...) are also in ``report.warnings``.
+    ``require_isolation``: refuse to run the handin unconfined (the report is then all zeros,
+    its reason saying why and how to fix it). Returns (report, warnings); the warnings
+    (refused archive members, ...) are also in ``report.warnings``.
     """
     warnings: list = []
     only = getattr(args, "only", None)
     try:
-        with open_handin(path, warnings) as folder:
+        with isolation() as iso, open_handin(path, warnings) as folder:
             result = grade(folder, seed=args.seed, timeout=args.timeout, memory_mb=args.memory_mb, jobs=args.jobs,
-                           only=only, progress=progress)
+                           only=only, progress=progress, iso=iso, require_isolation=require_isolation)
     except SubmissionError as error:
         result = failed_report(str(path), args.seed, str(error), only)
+    except IsolationUnavailable as error:
+        result = failed_report(str(path), args.seed, f"grader_error: not graded: {error}", only)
+        result.isolation = "none: grading refused"
     if path is not None:
         result.submission = str(path)  # not the temporary folder an archive was unpacked into
     result.warnings = warnings
@@ -64,7 +71,9 @@ def main(argv: Optional[list] = None) -> int:
         from autograder.handout import handin_main
         return handin_main(argv[1:])
     args = parse_checked(grade_parser(), argv)
-    result, _ = grade_path(args.submission, args)
+    # The platforms' bundles pass --gradescope or --autolab: there staff rely on isolation.
+    platform = bool(args.gradescope or args.autolab)
+    result, _ = grade_path(args.submission, args, require_isolation=platform and not args.allow_unisolated)
     if args.gradescope:
         reports.write_gradescope(result, args.gradescope)
     if args.format == "json":

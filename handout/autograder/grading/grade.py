@@ -8,10 +8,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from autograder.grading import oracle
+from autograder.grading import diagnose, oracle
 from autograder.grading.cases import Case, load_all
 from autograder.grading.rubric import Component, Test, all_tests, select_tests, total_points
-from autograder.grading.sandbox import ChildResult, case_rng, run_in_child, run_trusted, sandbox_user
+from autograder.grading.sandbox import (ChildResult, Isolation, IsolationUnavailable, case_rng, isolation,
+                                        run_in_child)
 
 DEFAULT_SEED = 11785
 DEFAULT_TIMEOUT = 20.0
@@ -41,6 +42,8 @@ class Report:
     tests: list
     seconds: float
     warnings: list = field(default_factory=list)  # notes on the handin itself (refused archive members, ...)
+    isolation: str = ""  # what confined the test processes, e.g. "uid 990 + landlock abi 7 (fs, signals, net) + rlimits"
+    flags: list = field(default_factory=list)  # for a TA to look at: {"file", "line", "what"}; never change a score
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -54,17 +57,26 @@ class Report:
 
 def grade(submission: Path, seed: int = DEFAULT_SEED, timeout: float = DEFAULT_TIMEOUT,
           memory_mb: int = DEFAULT_MEMORY_MB, jobs: int = 2, only: Optional[list] = None,
-          progress: Optional[Callable[[TestResult], None]] = None) -> Report:
-    """Grade the ``mytorch/`` inside the folder ``submission``."""
+          progress: Optional[Callable[[TestResult], None]] = None, iso: Optional[Isolation] = None,
+          require_isolation: bool = False) -> Report:
+    """Grade the staged ``mytorch/`` inside the folder ``submission``, each test in its own confined process.
+
+    ``iso``: the isolation of this handin (``sandbox.isolation()``); a fresh one when None.
+    ``require_isolation``: raise ``IsolationUnavailable`` rather than grade with none.
+    """
+    if iso is None:
+        with isolation() as fresh:
+            return grade(submission, seed, timeout, memory_mb, jobs, only, progress, fresh, require_isolation)
+    if require_isolation and not iso.isolated:
+        raise IsolationUnavailable(UNISOLATED_HELP)
     cases = load_all()
     check_rubric(cases)
     selected = select_tests(only)
     started = time.monotonic()
-    run_as = sandbox_user(submission)
 
     def one(item: tuple) -> TestResult:
         component, test = item
-        result = grade_case(cases[test.name], component, test, submission, seed, timeout, memory_mb, run_as)
+        result = grade_case(cases[test.name], component, test, submission, seed, timeout, memory_mb, iso)
         if progress:
             progress(result)
         return result
@@ -73,15 +85,32 @@ def grade(submission: Path, seed: int = DEFAULT_SEED, timeout: float = DEFAULT_T
         results = list(pool.map(one, selected))
     max_score = total_points() if not only else sum(t.points for _, t in selected)
     return Report(str(submission), seed, round(sum(r.score for r in results), 2), max_score, results,
-                  round(time.monotonic() - started, 2))
+                  round(time.monotonic() - started, 2), isolation=iso.describe())
+
+
+UNISOLATED_HELP = ("no isolation mechanism is available here: the grader does not run as root (so it cannot "
+                   "give the handin an unprivileged uid) and the kernel has no Landlock (Linux 5.13 or later, "
+                   "with landlock in the lsm= boot list). Grade as root in a container, or on a kernel with "
+                   "Landlock; --allow-unisolated grades anyway, with the handin holding the grader's own rights")
+
+
+def child_case(case: Case) -> dict:
+    """What the test process is told about a case: how to call the handin, never what to expect."""
+    return {"name": case.name, "target": case.target, "runner": case.runner, "plan": case.plan,
+            "probe_tape": case.probe_tape}
+
+
+def prefixed(name: str, inputs: dict) -> dict:
+    return {f"{name}::{key}": value for key, value in inputs.items()}
 
 
 def grade_case(case: Case, component: Component, test: Test, submission: Path, seed: int,
-               timeout: float, memory_mb: int, run_as: Optional[tuple] = None) -> TestResult:
+               timeout: float, memory_mb: int, iso: Isolation) -> TestResult:
     inputs = case.make_inputs(case_rng(seed, case.name))
-    expected = case.expected(inputs)
-    child = run_in_child(case.name, submission, inputs, timeout, memory_mb, run_as)
-    return _score(case, component, test, expected, child)
+    child = run_in_child([child_case(case)], prefixed(case.name, inputs), submission, iso, timeout,
+                         memory_mb)[case.name]
+    # The oracle runs only now, after the test process has exited.
+    return _score(case, component, test, case.expected(inputs), child)
 
 
 def _score(case: Case, component: Component, test: Test, expected: dict, child: ChildResult) -> TestResult:
@@ -96,8 +125,8 @@ def _score(case: Case, component: Component, test: Test, expected: dict, child: 
         reason = failures[0] + (f" (and {len(failures) - 1} more)" if len(failures) > 1 else "")
     else:
         reason = ""
-    if reason and case.probe_tape and child.header.get("probe"):
-        culprit = oracle.diagnose_tape(child.header["probe"], child.outputs, case.rtol, case.atol)
+    if reason and case.probe_tape and child.probe:
+        culprit = diagnose.first_wrong_primitive(child.probe, child.outputs, case.rtol, case.atol)
         reason += (f"; first primitive on the tape whose backward disagrees: {culprit}" if culprit else
                    "; every primitive on the tape agrees with the oracle, so look at how the layer "
                    "composes them in its forward" if child.status == "ok" else "")
@@ -123,28 +152,19 @@ def score_parts(case: Case, expected: dict, child: ChildResult) -> list:
 
 def grade_trusted(submission: Path, seed: int = DEFAULT_SEED, names: Optional[list] = None,
                   timeout: float = 120.0) -> dict:
-    """Score every case in ONE child process: fast, but no isolation between tests.
+    """Score every case in ONE unconfined process: fast, but no isolation at all.
 
     Only for code the staff trust (the reference, its seeded-bug mutants, the
     handout's staged solutions); students are graded with ``grade``.
     Returns {test name: TestResult}.
     """
     cases = load_all()
-    chosen = {t.name: (c, t) for c, t in all_tests() if not names or t.name in names}
-    child = run_trusted(submission, seed, list(chosen), timeout)
-    results = {}
-    for name, (component, test) in chosen.items():
-        case = cases[name]
-        header = child.header.get("cases", {}).get(name, {}) if child.status == "ok" else {}
-        status = header.get("status", child.status)
-        message = header.get("message", child.message)
-        prefix = f"{name}::"
-        outputs = {k[len(prefix):]: v for k, v in child.outputs.items() if k.startswith(prefix)}
-        bad = {k[len(prefix):]: v for k, v in child.bad_outputs.items() if k.startswith(prefix)}
-        case_result = ChildResult(status if status != "ok" else "ok", message, outputs, bad)
-        results[name] = _score(case, component, test, case.expected(case.make_inputs(case_rng(seed, name))),
-                               case_result)
-    return results
+    chosen = [(c, t) for c, t in all_tests() if not names or t.name in names]
+    inputs = {t.name: cases[t.name].make_inputs(case_rng(seed, t.name)) for _, t in chosen}
+    message = {key: value for name, arrays in inputs.items() for key, value in prefixed(name, arrays).items()}
+    children = run_in_child([child_case(cases[t.name]) for _, t in chosen], message, submission, None, timeout, 0)
+    return {t.name: _score(cases[t.name], c, t, cases[t.name].expected(inputs[t.name]), children[t.name])
+            for c, t in chosen}
 
 
 def check_rubric(cases: dict) -> None:

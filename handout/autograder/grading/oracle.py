@@ -11,7 +11,6 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from autograder.harness.protocol import ProtocolError, decode_param
 
 
 def numerical_vjp(forward: Callable[..., Any], inputs: Sequence[np.ndarray], grad_output: np.ndarray,
@@ -162,44 +161,3 @@ def _max_relative(error: np.ndarray, expected: np.ndarray, atol: float) -> str:
     if not sizable.any():
         return "max rel error n/a (expected values are all ~0)"
     return f"max rel error {float(np.max(error[sizable] / np.abs(expected[sizable]))):.3g}"
-
-
-def diagnose_tape(probe: list, arrays: dict, rtol: float, atol: float) -> Optional[str]:
-    """The first recorded primitive, in replay order, whose backward disagrees with the oracle.
-
-    ``probe`` and ``arrays`` come from the child (see ``child._probe_tape``):
-    each operation's inputs, a random upstream gradient and what the
-    submission's backward function returned for them.
-    """
-    for record in sorted(probe, key=lambda r: -int(r.get("index", 0))):
-        name, index = str(record.get("name")), int(record.get("index", 0))
-        where = f"(operation #{index} on the tape)"
-        if name not in PRIMITIVES or "skipped" in record:
-            continue
-        if "error" in record:
-            return f"{name} {where} raised {record['error']}"
-        try:
-            count = int(record["inputs"])
-            inputs = [arrays[f"probe/{index}/in{i}"] for i in range(count)]
-            grad_output = arrays[f"probe/{index}/g"]
-            params = {str(k): decode_param(v) for k, v in dict(record.get("params") or {}).items()}
-        except (KeyError, TypeError, ValueError, ProtocolError):
-            continue
-        if int(record.get("grads", count)) != count:
-            return f"{name} {where} returned {record.get('grads')} gradients for {count} inputs"
-        forward = PRIMITIVES[name][0]
-        try:
-            expected = numerical_vjp(forward, inputs, grad_output, params)
-        except Exception:  # inputs the NumPy forward cannot take: nothing to say about this operation
-            continue
-        names = input_names(name, count)
-        for i, value in enumerate(expected):
-            if value is None:
-                continue
-            key = f"probe/{index}/out{i}"
-            bad = dict(record.get("bad") or {}).get(key)
-            reason = f"{name}: dL/d{names[i]} {bad}" if bad else compare(
-                name, f"dL/d{names[i]}", arrays.get(key), value, rtol, atol)
-            if reason:
-                return f"{reason} {where}"
-    return None

@@ -1,122 +1,217 @@
-"""Runs one case in a child process with a wall-clock and a memory limit.
+"""Starting test processes confined, and reading back what they send, trusting none of it.
 
-Each test gets its own process, so a test that hangs, exhausts memory, calls
-``os._exit`` or patches NumPy spoils only itself. The child's stdout is
-discarded (nothing it prints can reach a score line), its stderr is kept
-only to explain a crash, and its result is read through ``protocol``.
+Each test runs in a fresh process (``autograder.harness.child``) that confines
+itself before it imports the handin (``autograder.harness.confine``): resource
+limits always; as root, an unprivileged uid of its own handin; on Linux,
+Landlock. This module decides what to ask for, reports it (``Isolation``),
+and treats everything the process leaves behind as hostile: the result file
+is opened without following links and without blocking, must be a regular
+file under the size limit, and its header must match the schema; of stderr
+only the tail is read; the whole process group is killed at the end.
 """
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import numpy as np
 
-from autograder.harness import protocol
+from autograder.harness import confine, protocol
 
 GRADER_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the autograder package
 
-# The child imports the grader from GRADER_ROOT only; -I drops PYTHONPATH, the user's site and the cwd.
-_BOOT = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
-         "from autograder.harness.child import main; main(sys.argv[1:])")
+# The child imports the harness from GRADER_ROOT only (-I drops PYTHONPATH, the user's site and the cwd),
+# then takes that folder off its path: after confinement it could not read it anyway.
+_BOOT = ("import sys; root = sys.argv.pop(1); sys.path.insert(0, root); "
+         "from autograder.harness.child import main; sys.path.remove(root); main(sys.argv[1:])")
 
 _SINGLE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+
+MAX_RESULT_BYTES = 64 * 2**20  # also the largest file a test process may write (RLIMIT_FSIZE)
+STDERR_TAIL_BYTES = 4000
+STATUSES = {"ok", "not_implemented", "import_error", "error", "memory"}
+# Unprivileged uids for test processes when the grader runs as root: one per handin being graded.
+UID_BASE = int(os.environ.get("MYTORCH_SANDBOX_UID_BASE", "61000"))
+UID_COUNT = 1000
+
+
+class IsolationUnavailable(RuntimeError):
+    """Staff asked for isolated grading and this machine offers no isolation mechanism."""
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """What confines the test processes of one handin."""
+
+    uid: Optional[int]  # the unprivileged uid (and gid) they run as; None: the grader's own user
+    landlock: int  # the Landlock ABI applied, 0 for none
+
+    @property
+    def isolated(self) -> bool:
+        return self.uid is not None or self.landlock > 0
+
+    def describe(self) -> str:
+        return confine.describe(self.uid, self.landlock)
 
 
 @dataclass
 class ChildResult:
-    status: str  # ok | not_implemented | import_error | error | timeout | memory | crashed | protocol
+    status: str  # ok | not_implemented | import_error | error | timeout | memory | crashed | protocol | sandbox
     message: str = ""
     outputs: dict = field(default_factory=dict)
     bad_outputs: dict = field(default_factory=dict)
     seconds: float = 0.0
-    header: dict = field(default_factory=dict)
+    probe: list = field(default_factory=list)
 
 
-def sandbox_user(submission: Path) -> Optional[tuple]:
-    """(uid, gid) of 'nobody' when the grader runs as root and that user can run this Python, NumPy
-    and read the submission; else None (the child then runs as the grader's own user).
-
-    As another user, the student's code cannot signal the grader, nor overwrite the grader's files
-    (results.json), even from a process that escaped the kill of its process group.
-    """
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return None
-    try:
-        import pwd
-        entry = pwd.getpwnam("nobody")
-        ids = (entry.pw_uid, entry.pw_gid)
-        probe = ("import sys, numpy; from pathlib import Path; "
-                 "Path(sys.argv[1], 'mytorch').iterdir().__next__()")
-        done = subprocess.run([sys.executable, "-I", "-c", probe, str(submission.resolve())], user=ids[0],
-                              group=ids[1], extra_groups=[], cwd="/", env={"PATH": "/usr/bin:/bin", **_SINGLE_THREAD},
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              timeout=60)
-        return ids if done.returncode == 0 else None
-    except (KeyError, OSError, subprocess.SubprocessError):
-        return None
-
-
-def run_in_child(case_name: str, submission: Path, inputs: dict, timeout: float,
-                 memory_mb: int, run_as: Optional[tuple] = None) -> ChildResult:
-    """Run ``case_name`` against the submission in a fresh process and read back its results.
-
-    ``run_as``: (uid, gid) to run the child as (see ``sandbox_user``).
-    """
-    with tempfile.TemporaryDirectory(prefix="mytorch-grade-") as work:
-        inputs_file, result_file = Path(work, "inputs.bin"), Path(work, "result.bin")
-        inputs_file.write_bytes(protocol.encode({}, inputs))
-        user = {}
-        if run_as is not None:
-            os.chown(work, *run_as)
-            user = {"user": run_as[0], "group": run_as[1], "extra_groups": []}
-        command = [sys.executable, "-I", "-c", _BOOT, str(GRADER_ROOT), case_name, str(submission.resolve()),
-                   str(inputs_file), str(result_file), str(memory_mb)]
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": work, "TMPDIR": work, **_SINGLE_THREAD}
-        started = time.monotonic()
-        with open(Path(work, "stderr.txt"), "w+b") as stderr:
-            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                       stderr=stderr, cwd=work, env=env, start_new_session=True, **user)
-            try:
-                returncode = process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                _kill_group(process)
-                return ChildResult("timeout", f"timed out after {timeout:g} s", seconds=timeout)
-            finally:
-                _kill_group(process)  # leftovers the submission may have spawned
-            seconds = time.monotonic() - started
-            stderr.seek(0)
-            err_tail = stderr.read()[-4000:].decode(errors="replace")
-        return _read_result(result_file, returncode, err_tail, memory_mb, seconds)
-
-
-def run_trusted(submission: Path, seed: int, names: list, timeout: float) -> ChildResult:
-    """All of ``names`` in one child process (``child.main_all``); see ``grade.grade_trusted``."""
-    with tempfile.TemporaryDirectory(prefix="mytorch-grade-") as work:
-        result_file = Path(work, "result.bin")
-        boot = _BOOT.replace("import main; main(", "import main_all; main_all(")
-        command = [sys.executable, "-I", "-c", boot, str(GRADER_ROOT), str(submission.resolve()), str(seed),
-                   str(result_file), *names]
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": work, "TMPDIR": work, **_SINGLE_THREAD}
-        started = time.monotonic()
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE, cwd=work, env=env, start_new_session=True)
+def _free_ids() -> Iterator[int]:
+    for uid in range(UID_BASE, UID_BASE + UID_COUNT):
         try:
-            _, err = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(process)
-            return ChildResult("timeout", f"timed out after {timeout:g} s", seconds=timeout)
-        return _read_result(result_file, process.returncode, err[-4000:].decode(errors="replace"), 0,
-                            time.monotonic() - started)
+            pwd.getpwuid(uid)
+            continue
+        except KeyError:
+            pass
+        try:
+            grp.getgrgid(uid)
+            continue
+        except KeyError:
+            yield uid
+
+
+_ids_lock, _ids_in_use = threading.Lock(), set()
+
+
+@contextmanager
+def isolation(landlock: Optional[bool] = None) -> Iterator[Isolation]:
+    """The isolation for one handin, for as long as it is graded.
+
+    As root: a uid (and gid of the same number) of its own, from a range that no
+    account and no group uses, so that no other handin's processes share it.
+    ``landlock``: None to use it where the kernel has it, False never (tests only).
+    """
+    abi = confine.landlock_abi() if landlock is not False else 0
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        yield Isolation(None, abi)
+        return
+    with _ids_lock:
+        uid = next((u for u in _free_ids() if u not in _ids_in_use), None)
+        if uid is None:
+            raise IsolationUnavailable(f"no free uid in {UID_BASE}..{UID_BASE + UID_COUNT - 1} "
+                                       "(set MYTORCH_SANDBOX_UID_BASE to an unused range)")
+        _ids_in_use.add(uid)
+    try:
+        yield Isolation(uid, abi)
+    finally:
+        with _ids_lock:
+            _ids_in_use.discard(uid)
+
+
+def readable_roots() -> list:
+    """What a test process must read besides the handin: the standard library and NumPy."""
+    stdlib = Path(os.__file__).resolve().parent
+    numpy_dir = Path(np.__file__).resolve().parent
+    roots = [stdlib, numpy_dir]
+    roots += sorted(p for p in numpy_dir.parent.glob("numpy*.libs") if p.is_dir())  # a wheel's bundled libraries
+    return roots
+
+
+def _stdlib_entries(stdlib: Path) -> list:
+    """The standard library folder's entries, less the installed packages (the grader may be one)."""
+    return [p for p in sorted(stdlib.iterdir()) if p.name not in ("site-packages", "dist-packages")]
+
+
+def confinement(iso: Isolation, submission: Path, scratch: Path, timeout: float, memory_mb: int) -> dict:
+    """The ``confine`` spec a test process applies to itself (see ``autograder.harness.confine``)."""
+    stdlib, *others = readable_roots()
+    limits = {"memory_bytes": memory_mb * 2**20 if memory_mb > 0 else None,
+              "cpu_seconds": int(timeout) + 2, "processes": 1, "file_bytes": MAX_RESULT_BYTES,
+              "open_files": 64}
+    return {"limits": limits, "uid": iso.uid, "gid": iso.uid, "landlock": iso.landlock,
+            "reveal": [str(p) for p in (stdlib, *others, submission)],
+            "read_only": [str(p) for p in (*_stdlib_entries(stdlib), *others, submission, Path("/dev/null"))],
+            "read_write": [str(scratch)]}
+
+
+def run_in_child(cases: list, inputs: dict, submission: Path, iso: Optional[Isolation], timeout: float,
+                 memory_mb: int) -> dict:
+    """Run ``cases`` ([{"name", "target", "runner", "plan", "probe_tape"}]) against the handin in one
+    fresh, confined process; inputs are named "case::input". Returns {case name: ChildResult}.
+
+    ``iso`` None: no confinement at all (trusted code only: the reference, its mutants).
+    """
+    names = [case["name"] for case in cases]
+    with tempfile.TemporaryDirectory(prefix="mytorch-grade-") as work:
+        scratch = Path(work, "scratch")
+        scratch.mkdir()
+        if iso is not None and iso.uid is not None:
+            os.chown(scratch, iso.uid, iso.uid)
+            os.chmod(work, 0o711)  # the uid may pass through to its scratch folder, not list this one
+        result_file = scratch / "result.bin"
+        header = {"submission": str(submission), "result": str(result_file), "scratch": str(scratch),
+                  "cases": cases,
+                  "confine": None if iso is None else confinement(iso, submission, scratch, timeout, memory_mb)}
+        message = protocol.encode(header, inputs)
+        status_read, status_write = os.pipe()
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(scratch), "TMPDIR": str(scratch), "LANG": "C.UTF-8",
+               **_SINGLE_THREAD}
+        started = time.monotonic()
+        with open(Path(work, "stderr"), "w+b") as stderr:
+            try:
+                process = subprocess.Popen(
+                    [sys.executable, "-I", "-c", _BOOT, str(GRADER_ROOT), str(status_write)],
+                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr, cwd=scratch, env=env,
+                    start_new_session=True, pass_fds=(status_write,))
+            finally:
+                os.close(status_write)
+            try:
+                try:
+                    process.communicate(message, timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    return _every(names, ChildResult("timeout", f"timed out after {timeout:g} s", seconds=timeout))
+                finally:
+                    _kill_group(process)  # and whatever the handin started
+                seconds = time.monotonic() - started
+                status = _read_status(status_read)
+            finally:
+                os.close(status_read)
+            err_tail = _tail(stderr)
+        if not status.startswith("confined"):
+            why = status[len("failed: "):] if status.startswith("failed: ") else f"exit code {process.returncode}"
+            return _every(names, ChildResult("sandbox", f"the test process could not be confined: {why}",
+                                             seconds=seconds))
+        return _read_results(result_file, names, process.returncode, err_tail, memory_mb, seconds)
+
+
+def _every(names: list, result: ChildResult) -> dict:
+    return {name: result for name in names}
+
+
+def _read_status(fd: int) -> str:
+    os.set_blocking(fd, False)
+    try:
+        return os.read(fd, 2000).decode(errors="replace")
+    except BlockingIOError:
+        return ""
+
+
+def _tail(stream) -> str:
+    size = stream.seek(0, os.SEEK_END)
+    stream.seek(max(0, size - STDERR_TAIL_BYTES))
+    return stream.read(STDERR_TAIL_BYTES).decode(errors="replace")
 
 
 def _kill_group(process: subprocess.Popen) -> None:
@@ -127,32 +222,132 @@ def _kill_group(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def _read_result(result_file: Path, returncode: int, err_tail: str, memory_mb: int,
-                 seconds: float) -> ChildResult:
-    if not result_file.exists():
-        if "MemoryError" in err_tail or returncode == -signal.SIGKILL:
-            return ChildResult("memory", f"memory limit exceeded ({memory_mb} MiB)", seconds=seconds)
-        if returncode < 0:
-            return ChildResult("crashed", f"the test process crashed ({signal.Signals(-returncode).name})",
-                               seconds=seconds)
-        return ChildResult("crashed", f"the submission ended the test process (exit code {returncode}, "
-                                      "e.g. sys.exit or os._exit) before it returned results", seconds=seconds)
-    if result_file.stat().st_size > protocol.MAX_MESSAGE_BYTES:
-        return ChildResult("protocol", "the test process sent back too much data", seconds=seconds)
+def read_untrusted(path: Path, limit: int) -> bytes:
+    """The bytes of a file a test process wrote: no link followed, no FIFO waited on, at most ``limit``."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
-        header, arrays = protocol.decode(result_file.read_bytes())
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise protocol.ProtocolError("the result is not a regular file")
+        if info.st_size > limit:
+            raise protocol.ProtocolError(f"the result is larger than {limit // 2**20} MiB")
+        chunks, left = [], limit + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 2**20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
+        if len(data) > limit:
+            raise protocol.ProtocolError(f"the result is larger than {limit // 2**20} MiB")
+        return data
+    finally:
+        os.close(fd)
+
+
+def _read_results(result_file: Path, names: list, returncode: int, err_tail: str, memory_mb: int,
+                  seconds: float) -> dict:
+    try:
+        data = read_untrusted(result_file, MAX_RESULT_BYTES)
+    except FileNotFoundError:
+        if "MemoryError" in err_tail or returncode == -signal.SIGKILL:
+            return _every(names, ChildResult("memory", f"memory limit exceeded ({memory_mb} MiB)", seconds=seconds))
+        if returncode == -signal.SIGXCPU:
+            return _every(names, ChildResult("timeout", "CPU time limit exceeded", seconds=seconds))
+        if returncode < 0:
+            return _every(names, ChildResult("crashed", f"the test process crashed ({_signal_name(-returncode)})",
+                                             seconds=seconds))
+        return _every(names, ChildResult("crashed", f"the submission ended the test process (exit code "
+                                                    f"{returncode}, e.g. sys.exit or os._exit) before it returned "
+                                                    "results", seconds=seconds))
+    except (OSError, protocol.ProtocolError) as error:
+        return _every(names, _unreadable(str(error), seconds))
+    try:
+        header, arrays = protocol.decode(data)
+        statuses = _validated(header, names)
     except protocol.ProtocolError as error:
-        return ChildResult("protocol", f"the test process sent back an unreadable result ({error})",
-                           seconds=seconds)
-    status = header.get("status")
-    if status not in {"ok", "not_implemented", "import_error", "error", "memory"}:
-        return ChildResult("protocol", "the test process sent back an unknown status", seconds=seconds)
-    message = str(header.get("message", ""))[:1000]
-    if status == "memory":
-        message = f"memory limit exceeded ({memory_mb} MiB)"
-    bad = header.get("bad_outputs", {})
-    bad = {str(k)[:200]: str(v)[:200] for k, v in bad.items()} if isinstance(bad, dict) else {}
-    return ChildResult(status, message, outputs=arrays, bad_outputs=bad, seconds=seconds, header=header)
+        return _every(names, _unreadable(str(error), seconds))
+    results = {}
+    for name in names:
+        case = statuses[name]
+        prefix = f"{name}::"
+        outputs = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+        message = f"memory limit exceeded ({memory_mb} MiB)" if case["status"] == "memory" else case["message"]
+        results[name] = ChildResult(case["status"], message, outputs, _unprefixed(case["bad_outputs"], prefix),
+                                    seconds, _strip_probe_prefix(case["probe"], prefix))
+    return results
+
+
+def _unreadable(why: str, seconds: float) -> ChildResult:
+    return ChildResult("protocol", f"the test process sent back an unreadable result ({why[:200]})", seconds=seconds)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+# ---------------------------------------------------------------- the result header's schema
+
+_MAX_TEXT = 1000
+_MAX_PROBE_RECORDS = 200
+_PROBE_KEYS = {"index": int, "name": str, "skipped": str, "error": str, "params": dict, "inputs": int,
+               "grads": int, "bad": dict}
+
+
+def _validated(header: dict, names: list) -> dict:
+    """{case name: {"status", "message", "bad_outputs", "probe"}} from a header that must match the schema."""
+    if set(header) != {"status", "cases"} or header["status"] != "ok" or not isinstance(header["cases"], dict):
+        raise protocol.ProtocolError("the header does not have the expected form")
+    cases = header["cases"]
+    if set(cases) != set(names):
+        raise protocol.ProtocolError("the header names other cases than were run")
+    return {name: _validated_case(cases[name]) for name in names}
+
+
+def _validated_case(case: object) -> dict:
+    if not isinstance(case, dict) or not set(case) <= {"status", "message", "bad_outputs", "probe"}:
+        raise protocol.ProtocolError("a case's header has unexpected fields")
+    status, message = case.get("status"), case.get("message", "")
+    if status not in STATUSES or not isinstance(message, str) or len(message) > 10 * _MAX_TEXT:
+        raise protocol.ProtocolError("a case's status or message is not valid")
+    bad = case.get("bad_outputs", {})
+    if not isinstance(bad, dict) or len(bad) > 1000 or not all(
+            isinstance(k, str) and isinstance(v, str) and len(k) <= _MAX_TEXT and len(v) <= _MAX_TEXT
+            for k, v in bad.items()):
+        raise protocol.ProtocolError("a case's bad outputs are not valid")
+    probe = case.get("probe", [])
+    if not isinstance(probe, list) or len(probe) > _MAX_PROBE_RECORDS or not all(map(_valid_record, probe)):
+        raise protocol.ProtocolError("a case's tape probe is not valid")
+    return {"status": status, "message": message[:_MAX_TEXT], "bad_outputs": bad, "probe": probe}
+
+
+def _valid_record(record: object) -> bool:
+    if not isinstance(record, dict) or not set(record) <= set(_PROBE_KEYS):
+        return False
+    for key, value in record.items():
+        kind = _PROBE_KEYS[key]
+        if not isinstance(value, kind) or isinstance(value, bool) or (kind is str and len(value) > _MAX_TEXT):
+            return False
+        if kind is int and not 0 <= value <= 10**6:
+            return False
+    return len(repr(record.get("params", {}))) <= 100_000 and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in record.get("bad", {}).items())
+
+
+def _unprefixed(named: dict, prefix: str) -> dict:
+    """The test process names everything "case::name"; the oracle reads "name"."""
+    return {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in named.items()}
+
+
+def _strip_probe_prefix(probe: list, prefix: str) -> list:
+    for record in probe:
+        if "bad" in record:
+            record["bad"] = _unprefixed(record["bad"], prefix)
+    return probe
 
 
 def case_rng(seed: int, case_name: str) -> np.random.Generator:

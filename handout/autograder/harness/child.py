@@ -1,11 +1,14 @@
-"""The child process: imports the student's ``mytorch``, runs one case, writes plain arrays back.
+"""The test process: confines itself, imports the student's ``mytorch``, runs cases, writes plain arrays back.
 
-Started by ``autograder.grading.sandbox`` as
-``python -I -c <boot> CASE SUBMISSION_DIR INPUTS_FILE RESULT_FILE MEMORY_MB``.
-Everything it needs from the grader (NumPy, the case, the wire format) is
-imported *before* the submission, so a submission that replaces NumPy
-functions at import time can only change its own results. The grader
-decides the score; this process only reports what the submission returned.
+Started by ``autograder.grading.sandbox`` as ``python -I -c <boot> GRADER_ROOT STATUS_FD``
+with one message on stdin (``protocol``): a header naming the handin folder,
+the confinement to apply, the result path and the cases (runner, plan), and
+the input arrays. Everything it needs (NumPy, the runners, the wire format)
+is imported, and the confinement applied, *before* the handin is imported.
+It then writes one line on the status pipe ("confined", or "failed: why")
+and closes it, so the grader knows the handin ran confined or not at all.
+This process only reports what the handin returned; the grader, which this
+process never imports, decides the score.
 """
 
 from __future__ import annotations
@@ -19,68 +22,56 @@ from typing import Any
 import numpy as np
 
 from autograder.harness import protocol
-from autograder.grading.cases import Submission, WrongArity, load_all
+from autograder.harness.calls import RUNNERS, Submission, WrongArity
+from autograder.harness.confine import ConfinementError, confine
 
-try:
-    import resource
-except ImportError:  # not POSIX: no memory limit
-    resource = None
+# The grader reads this exit code as "could not be confined: nothing of the handin ran".
+CONFINEMENT_FAILED = 86
 
 
 def main(argv: list) -> None:
-    case_name, submission_dir, inputs_file, result_file, memory_mb = argv
-    submission = Path(submission_dir).resolve()
-    if resource is not None and int(memory_mb) > 0:
-        limit = int(memory_mb) * 2**20
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    case = load_all()[case_name]
-    _, inputs = protocol.decode(Path(inputs_file).read_bytes())
-    write = _writer(result_file)  # bound now: the submission cannot swap it out
-
-    sub = Submission()
-    header, outputs = _run(case, submission, inputs, sub)
-    arrays, header["bad_outputs"] = _plain_arrays(outputs)
-    if case.probe_tape and header["status"] in ("ok", "error"):
-        header["probe"] = _probe_tape(sub.last_engine, arrays, submission)
+    status_fd = int(argv[0])
+    header, inputs = protocol.decode(sys.stdin.buffer.read(protocol.MAX_MESSAGE_BYTES + 1))
+    submission = Path(header["submission"])
+    write = _writer(header["result"])  # bound now: the handin cannot swap it out
     try:
-        write(header, arrays)
+        if header.get("confine") is not None:
+            confine(header["confine"], Path(header["scratch"]))
+    except (ConfinementError, OSError) as error:
+        os.write(status_fd, f"failed: {error}\n".encode()[:2000])
+        os._exit(CONFINEMENT_FAILED)
+    os.write(status_fd, b"confined\n")
+    os.close(status_fd)
+
+    statuses, arrays = {}, {}
+    for case in header["cases"]:
+        name, prefix = case["name"], case["name"] + "::"
+        case_inputs = {k[len(prefix):]: v for k, v in inputs.items() if k.startswith(prefix)}
+        sub = Submission()
+        result, outputs = _run(case, submission, case_inputs, sub)
+        case_arrays, result["bad_outputs"] = _plain_arrays(outputs, prefix=prefix)
+        if case.get("probe_tape") and result["status"] in ("ok", "error"):
+            result["probe"] = _probe_tape(sub.last_engine, case_arrays, submission, prefix)
+        _release(sub)
+        statuses[name] = result
+        arrays.update(case_arrays)
+    try:
+        write({"status": "ok", "cases": statuses}, arrays)
     finally:
         os._exit(0)  # skip the submission's atexit handlers and buffered output
 
 
-def main_all(argv: list) -> None:
-    """Trusted mode, for the reference and its mutants only: every case in this one process.
-
-    Arguments: SUBMISSION_DIR SEED RESULT_FILE [CASE ...]. Inputs are drawn
-    from the seed here exactly as the grader draws them; results are named
-    "case::part" and each case's status is in the header.
-    """
-    from autograder.grading.sandbox import case_rng
-    submission_dir, seed, result_file, *names = argv
-    submission = Path(submission_dir).resolve()
-    cases = load_all()
-    write = _writer(result_file)
-    statuses, arrays, bad = {}, {}, {}
-    for name in names or list(cases):
-        case = cases[name]
-        sub = Submission()
-        header, outputs = _run(case, submission, case.make_inputs(case_rng(int(seed), name)), sub)
-        if sub.last_engine is not None and callable(getattr(sub.last_engine, "close", None)):
-            try:
-                sub.last_engine.close()
-            except Exception:
-                # A staged handout (hw_tests/test_handout.py) closes with a stubbed zero_grad or
-                # MemoryBuffer.clear that raises NotImplementedError. This case's result is already
-                # in, and the remaining cases must still run: dropping the engine below frees the
-                # singleton slot (the class keeps only a weak reference to it).
-                pass
-            sub.last_engine = None
-        statuses[name] = header
-        case_arrays, case_bad = _plain_arrays(outputs, prefix=f"{name}::")
-        arrays.update(case_arrays)
-        bad.update(case_bad)
-    write({"status": "ok", "cases": statuses, "bad_outputs": bad}, arrays)
-    os._exit(0)
+def _release(sub: Submission) -> None:
+    """Close a case's engine so the next case (trusted mode runs many) may create one."""
+    if sub.last_engine is not None and callable(getattr(sub.last_engine, "close", None)):
+        try:
+            sub.last_engine.close()
+        except Exception:
+            # A stubbed zero_grad or MemoryBuffer.clear raises NotImplementedError: this case's
+            # result is already in, and dropping the engine below frees the singleton slot
+            # (the class keeps only a weak reference to it).
+            pass
+    sub.last_engine = None
 
 
 def _writer(result_file: str):
@@ -103,11 +94,12 @@ def _plain_arrays(outputs: dict, prefix: str = "") -> tuple:
     return arrays, bad
 
 
-def _run(case: Any, submission: Path, inputs: dict, sub: Submission) -> tuple:
+def _run(case: dict, submission: Path, inputs: dict, sub: Submission) -> tuple:
     if not (submission / "mytorch" / "__init__.py").is_file():
         # Checked first: without its __init__.py, `import mytorch` would find another copy on the path.
         return {"status": "import_error", "message": "no mytorch/ package (with __init__.py) in the submission"}, {}
-    sys.path.insert(0, str(submission))
+    if str(submission) not in sys.path:
+        sys.path.insert(0, str(submission))
     try:
         import mytorch
         _check_origin(submission)
@@ -117,14 +109,14 @@ def _run(case: Any, submission: Path, inputs: dict, sub: Submission) -> tuple:
         return {"status": "import_error", "message": "no mytorch/ package (with __init__.py) in the submission"}, {}
 
     try:
-        outputs = case.run(sub, inputs)
+        outputs = RUNNERS[case["runner"]](sub, inputs, case["plan"])
         _check_origin(submission)
     except NotImplementedError as error:
         return {"status": "not_implemented", "message": _describe(error, submission)}, {}
     except MemoryError:
         return {"status": "memory", "message": "memory limit exceeded"}, {}
     except WrongArity as error:
-        return {"status": "error", "message": f"{case.target} {error}"}, {}
+        return {"status": "error", "message": f"{case['target']} {error}"}, {}
     except BaseException as error:  # includes SystemExit and KeyboardInterrupt raised by the submission
         return {"status": "error", "message": _describe(error, submission)}, {}
     if not isinstance(outputs, dict):
@@ -184,7 +176,7 @@ MAX_PROBE_OPS = 200
 MAX_PROBE_ELEMENTS = 100_000
 
 
-def _probe_tape(engine: Any, arrays: dict, submission: Path) -> list:
+def _probe_tape(engine: Any, arrays: dict, submission: Path, prefix: str = "") -> list:
     """Replay each recorded operation's backward on a random upstream gradient, for diagnosis.
 
     The grader checks these results against its own oracle only when the
@@ -216,10 +208,6 @@ def _probe_tape(engine: Any, arrays: dict, submission: Path) -> list:
         record.update(inputs=len(inputs), grads=len(grads))
         probe_arrays = {"g": grad_output, **{f"in{i}": x for i, x in enumerate(inputs)},
                         **{f"out{i}": g for i, g in enumerate(grads) if g is not None}}
-        plain, record["bad"] = _plain_arrays(probe_arrays, prefix=f"probe/{index}/")
+        plain, record["bad"] = _plain_arrays(probe_arrays, prefix=f"{prefix}probe/{index}/")
         arrays.update(plain)
     return records
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

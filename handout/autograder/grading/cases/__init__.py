@@ -1,12 +1,13 @@
-"""Graded test cases: one definition each, shared by the autograder and by ``hw_tests``.
+"""Graded test cases, the grader's half: inputs drawn from a seed, and the oracle.
 
-A ``Case`` has three halves that run in different places:
+A ``Case`` is split across the process boundary:
 
 * ``make_inputs(rng)`` (grader): the input arrays, drawn from a seeded generator;
-* ``run(sub, inputs)`` (child process, next to the student's code): calls the
-  submission and returns named results (arrays, numbers, booleans);
-* ``expected(inputs)`` (grader): the oracle, closed-form NumPy or central
-  differences computed by the grader itself, never by the submission.
+* ``runner`` and ``plan`` (sent to the test process): which runner of
+  ``autograder.harness.calls`` calls the submission, and how (a function name,
+  a layer's constructor arguments...); plain JSON, no expected value;
+* ``expected(inputs)`` (grader, after the test process has exited): the oracle,
+  closed-form NumPy or central differences computed by the grader itself.
 
 Each expected result is one *part* of the test; a test's points are shared
 among its parts by ``weights`` (equal by default), so a layer whose forward is
@@ -15,10 +16,8 @@ right but one gradient wrong earns the forward's share.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
-from types import ModuleType
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
@@ -30,8 +29,9 @@ class Case:
     name: str
     target: str  # what the student wrote that this case grades, for messages ("add_backward", "Linear")
     make_inputs: Callable[[np.random.Generator], Inputs]
-    run: Callable[["Submission", Inputs], dict]
     expected: Callable[[Inputs], dict]
+    runner: str  # a key of autograder.harness.calls.RUNNERS
+    plan: dict = field(default_factory=dict)  # JSON the runner needs (never an answer)
     weights: dict = field(default_factory=dict)  # part name -> weight; missing parts weigh 1
     rtol: float = 1e-5
     atol: float = 1e-6
@@ -48,59 +48,12 @@ def register(case: Case) -> Case:
     return case
 
 
-class Submission:
-    """The student's ``mytorch`` as the cases see it (inside the child process)."""
-
-    def __init__(self) -> None:
-        self.last_engine: Any = None  # set by composite cases, for the tape probe
-
-    @staticmethod
-    def module(name: str) -> ModuleType:
-        return importlib.import_module(f"mytorch.{name}")
-
-    @property
-    def engine_module(self) -> ModuleType:
-        return self.module("autograd_engine")
-
-    @property
-    def functional(self) -> ModuleType:
-        return self.module("nn.functional")
-
-    @property
-    def utils(self) -> ModuleType:
-        return self.module("utils")
-
-    def new_engine(self) -> Any:
-        """A fresh engine, releasing any earlier one (the singleton allows one at a time)."""
-        if self.last_engine is not None:
-            close = getattr(self.last_engine, "close", None)
-            if callable(close):
-                close()
-            self.last_engine = None
-        self.last_engine = self.engine_module.Autograd()
-        return self.last_engine
+def scenario(name: str, target: str, make_inputs: Callable, expected: Callable) -> Case:
+    """A case whose test-process half is a fixed script, ``autograder.harness.calls.SCENARIOS[name]``."""
+    return register(Case(name, target, make_inputs, expected, "scenario", {"name": name}))
 
 
 def load_all() -> dict[str, Case]:
     """Import every case module (each registers its cases) and return the registry."""
     from autograder.grading.cases import buffer, engine, layers, primitives  # noqa: F401
     return CASES
-
-
-def grads_by_name(names: list, result: Any, prefix: str = "") -> dict:
-    """Name the gradients a backward function returned: {'dL/da': ..., 'dL/db': ...}.
-
-    A lone array is accepted for a one-input function, as the engine accepts it.
-    """
-    grads = tuple(result) if isinstance(result, (tuple, list)) else (result,)
-    if len(grads) != len(names):
-        raise WrongArity(len(grads), len(names))
-    return {f"{prefix}dL/d{n}": g for n, g in zip(names, grads)}
-
-
-class WrongArity(Exception):
-    """A backward function returned a different number of gradients than it has inputs."""
-
-    def __init__(self, got: int, expected: int) -> None:
-        super().__init__(f"returned {got} gradient(s) for {expected} input(s)")
-

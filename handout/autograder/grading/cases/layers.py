@@ -12,30 +12,28 @@ whose backward disagrees with the oracle.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from autograder.grading import oracle
 from autograder.grading.cases import Case, register
-
-
-def _buffer_gradient(engine: Any, array: np.ndarray) -> Optional[np.ndarray]:
-    buffer = engine.memory_buffer
-    return buffer.get_param(array) if buffer.is_in_memory(array) else None
+from autograder.harness.protocol import encode_param
 
 
 @dataclass
 class LayerSpec:
-    """A layer under test: ``make(sub, engine)`` builds it; its parameters are set from the inputs."""
+    """A layer under test: ``module.target(*args, engine, **kwargs)``; its parameters are set from the inputs."""
 
     name: str
-    target: str
+    target: str  # the class, in mytorch/<module>.py
     shapes: dict  # name -> shape: the call's inputs first, then the parameters
     call: list  # names of the inputs the layer is called with
     params: dict  # input name -> layer attribute (the gradient is the attribute "d" + name)
-    make: Callable[[Any, Any], Any]
+    module: str  # "nn.linear"
+    args: tuple  # the constructor's arguments before the engine
+    kwargs: dict
     forward: Callable[..., np.ndarray]  # the NumPy oracle, arguments in ``shapes`` order
     domain: Callable[[np.random.Generator, tuple], np.ndarray] = field(
         default=lambda rng, shape: rng.standard_normal(shape))
@@ -50,18 +48,6 @@ def layer_case(spec: LayerSpec) -> Case:
         inputs["upstream"] = rng.standard_normal(out_shape)
         return inputs
 
-    def run(sub: Any, inputs: dict) -> dict:
-        engine = sub.new_engine()
-        layer = spec.make(sub, engine)
-        for key, attribute in spec.params.items():
-            getattr(layer, attribute)[...] = inputs[key]
-        output = layer(*(inputs[name] for name in spec.call))
-        engine.backward(inputs["upstream"], output=output)
-        results = {"forward output": output}
-        results.update({f"dL/d{name}": _buffer_gradient(engine, inputs[name]) for name in spec.call})
-        results.update({f"dL/d{attribute}": getattr(layer, "d" + attribute) for attribute in spec.params.values()})
-        return results
-
     def expected(inputs: dict) -> dict:
         arrays = [inputs[name] for name in spec.shapes]
         grads = oracle.numerical_vjp(spec.forward, arrays, inputs["upstream"])
@@ -71,12 +57,11 @@ def layer_case(spec: LayerSpec) -> Case:
         results.update({f"dL/d{attribute}": by_name[key] for key, attribute in spec.params.items()})
         return results
 
-    return register(Case(spec.name, spec.target, make_inputs, run, expected, rtol=spec.rtol, atol=spec.atol,
-                         probe_tape=True))
-
-
-def _nn(sub: Any, module: str, name: str) -> Any:
-    return getattr(sub.module(f"nn.{module}"), name)
+    plan = {"module": spec.module, "class": spec.target, "args": [encode_param(a) for a in spec.args],
+            "kwargs": {key: encode_param(value) for key, value in spec.kwargs.items()},
+            "call": list(spec.call), "params": dict(spec.params)}
+    return register(Case(spec.name, spec.target, make_inputs, expected, "layer", plan, rtol=spec.rtol,
+                         atol=spec.atol, probe_tape=True))
 
 
 # ---------------------------------------------------------------- activations (8 points)
@@ -84,7 +69,7 @@ def _nn(sub: Any, module: str, name: str) -> Any:
 def _activation(name: str, class_name: str, forward: Callable, shape: tuple = (4, 5), domain: Any = None,
                 **kwargs: Any) -> Case:
     spec = LayerSpec(name, class_name, {"x": shape}, ["x"], {},
-                     lambda sub, engine: _nn(sub, "activation", class_name)(engine, **kwargs), forward)
+                     "nn.activation", (), kwargs, forward)
     if domain is not None:
         spec.domain = domain
     return layer_case(spec)
@@ -122,7 +107,7 @@ _activation("activation.softmax", "Softmax", lambda x: np.exp(oracle.log_softmax
 def _linear(name: str, batch: int) -> Case:
     return layer_case(LayerSpec(
         name, "Linear", {"x": (batch, 3), "W": (4, 3), "b": (4,)}, ["x"], {"W": "W", "b": "b"},
-        lambda sub, engine: _nn(sub, "linear", "Linear")(3, 4, engine),
+        "nn.linear", (3, 4), {},
         lambda x, W, b: x @ W.T + b))
 
 
@@ -147,18 +132,12 @@ def loss_case(spec: LossSpec) -> Case:
     def make_inputs(rng: np.random.Generator) -> dict:
         return {"prediction": spec.prediction(rng, spec.shape), "target": spec.target(rng, spec.shape)}
 
-    def run(sub: Any, inputs: dict) -> dict:
-        engine = sub.new_engine()
-        loss = _nn(sub, "loss", spec.class_name)(engine)
-        value = loss(inputs["prediction"], inputs["target"])
-        loss.backward()
-        return {"loss value": value, "dL/dprediction": _buffer_gradient(engine, inputs["prediction"])}
-
     def expected(inputs: dict) -> dict:
         grad, _ = oracle.numerical_vjp(spec.formula, [inputs["prediction"], inputs["target"]], np.array(1.0))
         return {"loss value": spec.formula(inputs["prediction"], inputs["target"]), "dL/dprediction": grad}
 
-    return register(Case(spec.name, spec.class_name, make_inputs, run, expected, probe_tape=True))
+    return register(Case(spec.name, spec.class_name, make_inputs, expected, "loss", {"class": spec.class_name},
+                         probe_tape=True))
 
 
 def _labels(rng: np.random.Generator, shape: tuple) -> np.ndarray:
@@ -207,16 +186,16 @@ def _conv(x: np.ndarray, W: np.ndarray, b: np.ndarray, stride: int, padding: int
 
 layer_case(LayerSpec(
     "conv.conv1d", "Conv1d", {"x": (2, 3, 9), "W": (4, 3, 3), "b": (4,)}, ["x"], {"W": "W", "b": "b"},
-    lambda sub, engine: _nn(sub, "conv", "Conv1d")(3, 4, 3, engine, stride=2, padding=1),
+    "nn.conv", (3, 4, 3), {"stride": 2, "padding": 1},
     lambda x, W, b: _conv(x, W, b, stride=2, padding=1)))
 layer_case(LayerSpec(
     "conv.conv2d", "Conv2d", {"x": (2, 2, 6, 5), "W": (3, 2, 3, 2), "b": (3,)}, ["x"], {"W": "W", "b": "b"},
-    lambda sub, engine: _nn(sub, "conv", "Conv2d")(2, 3, (3, 2), engine, stride=1, padding=1),
+    "nn.conv", (2, 3, (3, 2)), {"stride": 1, "padding": 1},
     lambda x, W, b: _conv(x, W, b, stride=1, padding=1)))
 layer_case(LayerSpec(
     "conv.conv2d_strided", "Conv2d", {"x": (1, 2, 7, 7), "W": (2, 2, 3, 3), "b": (2,)}, ["x"],
     {"W": "W", "b": "b"},
-    lambda sub, engine: _nn(sub, "conv", "Conv2d")(2, 2, 3, engine, stride=2, padding=0),
+    "nn.conv", (2, 2, 3), {"stride": 2, "padding": 0},
     lambda x, W, b: _conv(x, W, b, stride=2, padding=0)))
 
 
@@ -228,13 +207,13 @@ def _pool(x: np.ndarray, reduce: Callable) -> np.ndarray:
 
 layer_case(LayerSpec(
     "conv.max_pool", "MaxPool2d", {"x": (2, 3, 4, 6)}, ["x"], {},
-    lambda sub, engine: _nn(sub, "conv", "MaxPool2d")(2, engine), lambda x: _pool(x, np.max)))
+    "nn.conv", (2,), {}, lambda x: _pool(x, np.max)))
 layer_case(LayerSpec(
     "conv.avg_pool", "AvgPool2d", {"x": (2, 2, 4, 4)}, ["x"], {},
-    lambda sub, engine: _nn(sub, "conv", "AvgPool2d")(2, engine), lambda x: _pool(x, np.mean)))
+    "nn.conv", (2,), {}, lambda x: _pool(x, np.mean)))
 layer_case(LayerSpec(
     "conv.flatten", "Flatten", {"x": (3, 2, 2, 3)}, ["x"], {},
-    lambda sub, engine: _nn(sub, "conv", "Flatten")(engine), lambda x: x.reshape(x.shape[0], -1)))
+    "nn.conv", (), {}, lambda x: x.reshape(x.shape[0], -1)))
 
 
 # ---------------------------------------------------------------- recurrent cells (6 points)
@@ -262,7 +241,7 @@ def _cell(name: str, class_name: str, gates: int, forward: Callable, batch: int)
               "W_hh": (gates * hidden, hidden), "b_ih": (gates * hidden,), "b_hh": (gates * hidden,)}
     return layer_case(LayerSpec(
         name, class_name, shapes, ["x", "h"], _CELL_PARAMS,
-        lambda sub, engine: _nn(sub, "rnn", class_name)(features, hidden, engine), forward))
+        "nn.rnn", (features, hidden), {}, forward))
 
 
 _cell("rnn.rnn_cell", "RNNCell", 1, _rnn_cell, batch=2)
