@@ -6,23 +6,31 @@ and checks that the attacker earns no more than the same code earns honestly,
 that honest handins keep their marks and their files, and that grading ends
 with a valid report. Attacks whose defence is the kernel's (Landlock, an
 unprivileged uid) skip, saying why, where that mechanism is missing.
+
+Every attack is aimed at canaries the test owns (a process it started, files
+in its own temporary folder, a file opened for appending but never written),
+so that a grader whose confinement fails makes the test fail, not the machine.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import resource
 import shutil
+import subprocess
 import textwrap
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from autograder import batch, cli
 from autograder.batch import run_batch
 from autograder.grading.grade import grade
 from autograder.grading.rubric import all_tests
-from autograder.grading.sandbox import isolation
+from autograder.grading.sandbox import Isolation, IsolationUnavailable, isolation
 from autograder.harness.confine import landlock_abi
 
 REPO = Path(__file__).resolve().parent.parent
@@ -161,7 +169,7 @@ def test_a_flood_on_stderr_is_capped_and_costs_the_grader_no_memory(tmp_path):
 
         def add_backward(grad_output, a, b):
             block = b"x" * 2**20
-            for _ in range(1024):  # 1 GiB, far past the file size limit
+            for _ in range(256):  # 256 MiB, far past the 64 MiB file size limit
                 os.write(2, block)
             raise RuntimeError("unreachable")
         """, module="nn/functional.py")
@@ -177,7 +185,7 @@ def test_a_flood_on_stderr_is_capped_and_costs_the_grader_no_memory(tmp_path):
 @needs_landlock
 def test_the_grader_s_files_the_reference_and_the_network_are_out_of_reach(tmp_path):
     targets = [REPO / "autograder" / "grading" / "oracle.py", REPO / "mytorch" / "utils.py"]
-    before = {str(t): t.read_bytes() for t in targets}
+    outside = tmp_path / "outside.txt"
     root = handin(tmp_path, f"""
         import os, socket
 
@@ -190,17 +198,17 @@ def test_the_grader_s_files_the_reference_and_the_network_are_out_of_reach(tmp_p
 
         def add_backward(grad_output, a, b):
             seen = [_try(lambda: open(p).read()) for p in {[str(t) for t in targets]!r}]
-            seen += [_try(lambda: open(p, "a").write("# tampered")) for p in {[str(t) for t in targets]!r}]
-            seen.append(_try(lambda: socket.create_connection(("127.0.0.1", 9), timeout=1)))
+            # Opening for appending is the test: nothing is written even where it succeeds.
+            seen += [_try(lambda: open(p, "a").close()) for p in {[str(t) for t in targets]!r}]
+            seen.append(_try(lambda: socket.create_connection(("127.0.0.1", 9), timeout=1).close()))
             seen.append(_try(lambda: os.kill(os.getppid(), 0)))
-            seen.append(_try(lambda: open("/tmp/mytorch-escape", "w")))
+            seen.append(_try(lambda: open({str(outside)!r}, "w").close()))
             raise RuntimeError("seen " + " ".join(seen))
         """, module="nn/functional.py")
     add = scores(root, ["backward.add"])["backward.add"]
     seen = add.reason.split("seen ", 1)[1].split()
-    assert "ok" not in seen[:7], add.reason
-    assert {str(t): t.read_bytes() for t in targets} == before
-    assert not Path("/tmp/mytorch-escape").exists()
+    assert len(seen) == 7 and "ok" not in seen, add.reason
+    assert not outside.exists()
 
 
 def test_a_fork_bomb_or_a_daemon_cannot_start(tmp_path):
@@ -244,19 +252,32 @@ def test_as_root_each_handin_runs_as_its_own_unprivileged_uid(tmp_path):
 
 @needs_landlock
 def test_a_hostile_handin_in_a_batch_leaves_the_honest_ones_their_marks_and_files(tmp_path):
-    batch = tmp_path / "handins"
-    honest = handin(batch, name="alice")
-    handin(batch, name="mallory", code="""
-        import os, signal
+    batch_folder = tmp_path / "handins"
+    honest = handin(batch_folder, name="alice")
+    canary = subprocess.Popen(["sleep", "120"])  # a process of the grader's user, as the grader is
+    try:
+        handin(batch_folder, name="mallory", code=f"""
+            import os, signal, tempfile
 
-        def _harm():
-            for pid in filter(str.isdigit, os.listdir("/proc") if os.path.isdir("/proc") else []):
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
+            def _harm():
+                try:  # the grader's own user
+                    os.kill({canary.pid}, signal.SIGKILL)
                 except OSError:
                     pass
-            for top in ("/tmp", os.path.dirname(os.getcwd()), os.path.dirname(os.path.dirname(os.getcwd()))):
-                try:
+                try:  # every other sandboxed process it can find: another handin's tests
+                    for pid in filter(str.isdigit, os.listdir("/proc")):
+                        with open(f"/proc/{{pid}}/status") as status:
+                            uid = int(next(l for l in status if l.startswith("Uid:")).split()[1])
+                        if uid >= 61000 and int(pid) != os.getpid():
+                            os.kill(int(pid), signal.SIGKILL)
+                except (OSError, StopIteration, ValueError):
+                    pass
+                # another handin's files: the original, and any staging folder of the grader
+                places = [{str(honest)!r}] + [os.path.join(tempfile.gettempdir(), name)
+                                              for name in os.listdir(tempfile.gettempdir())
+                                              if name.startswith("mytorch-")] if os.access(
+                                                  tempfile.gettempdir(), os.R_OK) else [{str(honest)!r}]
+                for top in places:
                     for folder, _, files in os.walk(top):
                         for name in files:
                             if name.endswith(".py"):
@@ -265,12 +286,70 @@ def test_a_hostile_handin_in_a_batch_leaves_the_honest_ones_their_marks_and_file
                                         stream.write("\\nraise SystemExit('sabotaged')\\n")
                                 except OSError:
                                     pass
-                except OSError:
-                    pass
 
-        _harm()
-        """)
-    alice_files = digest(honest)
-    results = {r.name: r for r in run_batch(batch, jobs=2, only=FEW, timeout=30)}
+            _harm()
+            """)
+        alice_files = digest(honest)
+        results = {r.name: r for r in run_batch(batch_folder, jobs=2, only=FEW, timeout=30)}
+        assert canary.poll() is None, "the hostile handin killed a process of the grader's user"
+    finally:
+        canary.kill()
+        canary.wait()
     assert results["alice"].report.score == sum(POINTS[n] for n in FEW), results["alice"].report.tests
     assert digest(honest) == alice_files
+
+
+# ---------------------------------------------------------------- failing closed
+
+@contextmanager
+def _no_isolation(landlock=None):
+    yield Isolation(None, 0)
+
+
+def test_grading_refuses_to_run_a_handin_unconfined_when_staff_rely_on_isolation(tmp_path):
+    with pytest.raises(IsolationUnavailable, match="Landlock"):
+        grade(REFERENCE.parent, only=["backward.add"], iso=Isolation(None, 0), require_isolation=True)
+
+
+def test_the_gradescope_bundle_writes_a_valid_zero_report_saying_why_it_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "isolation", _no_isolation)
+    results = tmp_path / "results.json"
+    cli.main(["--gradescope", str(results), "--only", "backward.add", "backward.sub"])
+    data = json.loads(results.read_text())
+    assert data["score"] == 0 and len(data["tests"]) == 2
+    assert all("not graded: no isolation mechanism" in t["output"] for t in data["tests"])
+    cli.main(["--gradescope", str(results), "--only", "backward.add", "--allow-unisolated"])
+    data = json.loads(results.read_text())
+    assert data["score"] == POINTS["backward.add"]
+    assert "unisolated" in capsys.readouterr().out
+
+
+def test_a_batch_refuses_every_handin_unconfined_unless_allowed(tmp_path, monkeypatch):
+    monkeypatch.setattr(batch, "isolation", _no_isolation)
+    handin(tmp_path / "handins", name="alice")
+    refused = run_batch(tmp_path / "handins", only=["backward.add"])
+    assert [(r.status, r.report.score) for r in refused] == [("grader_error", 0.0)]
+    allowed = run_batch(tmp_path / "handins", only=["backward.add"], require_isolation=False)
+    assert [(r.status, r.report.score) for r in allowed] == [("graded", POINTS["backward.add"])]
+
+
+@needs_landlock
+def test_landlock_alone_confines_a_handin_graded_without_root(tmp_path):
+    """The staff-laptop mode: no uid of its own, yet the grader's files and its process are out of reach."""
+    oracle = REPO / "autograder" / "grading" / "oracle.py"
+    root = handin(tmp_path, f"""
+        import os
+
+        def add_backward(grad_output, a, b):
+            seen = []
+            for action in (lambda: open({str(oracle)!r}).read(), lambda: open({str(oracle)!r}, "a"),
+                           lambda: os.kill(os.getppid(), 0)):
+                try:
+                    action()
+                    seen.append("ok")
+                except OSError as error:
+                    seen.append(type(error).__name__)
+            raise RuntimeError("seen " + " ".join(seen))
+        """, module="nn/functional.py")
+    report = grade(root, only=["backward.add"], iso=Isolation(None, landlock_abi()))
+    assert report.isolation.startswith("landlock abi") and "ok" not in report.tests[0].reason.split("seen ")[1]
