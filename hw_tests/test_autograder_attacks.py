@@ -28,6 +28,7 @@ import pytest
 
 from autograder import batch, cli
 from autograder.batch import run_batch
+from autograder.grading import diagnose
 from autograder.grading.grade import grade
 from autograder.grading.rubric import all_tests
 from autograder.grading.sandbox import Isolation, IsolationUnavailable, isolation
@@ -353,3 +354,30 @@ def test_landlock_alone_confines_a_handin_graded_without_root(tmp_path):
         """, module="nn/functional.py")
     report = grade(root, only=["backward.add"], iso=Isolation(None, landlock_abi()))
     assert report.isolation.startswith("landlock abi") and "ok" not in report.tests[0].reason.split("seen ")[1]
+
+
+# ---------------------------------------------------------------- work the grader does on the handin's data
+
+def test_a_tape_that_makes_the_probe_s_oracle_explode_is_cut_off(tmp_path, monkeypatch):
+    """The tape probe's central differences run in a process of their own, with a time and memory limit:
+    a recorded ``pad`` of 1,000 elements padded to 10^7 would take the oracle 2,000 evaluations of 80 MB each."""
+    monkeypatch.setattr(diagnose, "SECONDS", 3.0)
+    root = handin(tmp_path, """
+        import numpy as np
+        import mytorch.nn.functional as F
+
+        def pad_backward(grad_output, a, pad_width, value=0.0):
+            return np.zeros(a.shape)
+
+        _forward = Linear.forward
+
+        def forward(self, x):
+            small = np.ones(1000)
+            self.autograd_engine.add_operation([small], np.ones(1), [None], pad_backward, pad_width=((0, 10**7),))
+            return F.add(_forward(self, x), 1.0)  # wrong, so that the probe runs
+
+        Linear.forward = forward
+        """, module="nn/linear.py")
+    linear = scores(root, ["linear.batch"], timeout=30)["linear.batch"]
+    assert linear.status == "partial" or linear.score < POINTS["linear.batch"]
+    assert "forward output is wrong" in linear.reason
