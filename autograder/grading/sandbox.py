@@ -85,16 +85,16 @@ class ChildResult:
 def _unused_ids() -> Iterator[int]:
     """Numbers in the range that no account and no group has."""
     for uid in range(UID_BASE, UID_BASE + UID_COUNT):
-        try:
-            pwd.getpwuid(uid)
-            continue
-        except KeyError:
-            pass
-        try:
-            grp.getgrgid(uid)
-            continue
-        except KeyError:
+        if not (_known(pwd.getpwuid, uid) or _known(grp.getgrgid, uid)):
             yield uid
+
+
+def _known(lookup, number: int) -> bool:
+    try:
+        lookup(number)
+        return True
+    except (KeyError, OverflowError):
+        return False
 
 
 def _lock_folder() -> Path:

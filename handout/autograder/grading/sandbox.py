@@ -12,15 +12,12 @@ only the tail is read; the whole process group is killed at the end.
 
 from __future__ import annotations
 
-import grp
 import os
-import pwd
 import signal
 import stat
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import zlib
 from contextlib import contextmanager
@@ -31,6 +28,13 @@ from typing import Iterator, Optional
 import numpy as np
 
 from autograder.harness import confine, protocol
+
+try:  # POSIX; on Windows nothing confines a test process, and reports say so
+    import fcntl
+    import grp
+    import pwd
+except ImportError:
+    fcntl = grp = pwd = None
 
 GRADER_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the autograder package
 
@@ -78,21 +82,44 @@ class ChildResult:
     probe: list = field(default_factory=list)
 
 
-def _free_ids() -> Iterator[int]:
+def _unused_ids() -> Iterator[int]:
+    """Numbers in the range that no account and no group has."""
     for uid in range(UID_BASE, UID_BASE + UID_COUNT):
-        try:
-            pwd.getpwuid(uid)
-            continue
-        except KeyError:
-            pass
-        try:
-            grp.getgrgid(uid)
-            continue
-        except KeyError:
+        if not (_known(pwd.getpwuid, uid) or _known(grp.getgrgid, uid)):
             yield uid
 
 
-_ids_lock, _ids_in_use = threading.Lock(), set()
+def _known(lookup, number: int) -> bool:
+    try:
+        lookup(number)
+        return True
+    except (KeyError, OverflowError):
+        return False
+
+
+def _lock_folder() -> Path:
+    """Where graders on this machine claim uids: root's own folder, refused if anyone else could plant it."""
+    base = Path("/run") if os.access("/run", os.W_OK) else Path(tempfile.gettempdir())
+    folder = base / "mytorch-sandbox-uids"
+    try:
+        folder.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o077:
+        raise IsolationUnavailable(f"{folder} is not a folder of root's alone: remove it and grade again")
+    return folder
+
+
+def _claim(folder: Path, uid: int) -> Optional[int]:
+    """An exclusive lock on ``uid`` for as long as the returned descriptor is open (None: taken)."""
+    fd = os.open(folder / str(uid), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return fd
+    except BlockingIOError:
+        os.close(fd)
+        return None
 
 
 @contextmanager
@@ -100,24 +127,26 @@ def isolation(landlock: Optional[bool] = None) -> Iterator[Isolation]:
     """The isolation for one handin, for as long as it is graded.
 
     As root: a uid (and gid of the same number) of its own, from a range that no
-    account and no group uses, so that no other handin's processes share it.
-    ``landlock``: None to use it where the kernel has it, False never (tests only).
+    account and no group uses, locked (``flock``) so that no other handin, in this
+    grader or in another one running on the machine, gets it at the same time.
+    ``landlock``: None to use it where the kernel has it, False never.
     """
     abi = confine.landlock_abi() if landlock is not False else 0
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+    if fcntl is None or os.geteuid() != 0:
         yield Isolation(None, abi)
         return
-    with _ids_lock:
-        uid = next((u for u in _free_ids() if u not in _ids_in_use), None)
-        if uid is None:
-            raise IsolationUnavailable(f"no free uid in {UID_BASE}..{UID_BASE + UID_COUNT - 1} "
-                                       "(set MYTORCH_SANDBOX_UID_BASE to an unused range)")
-        _ids_in_use.add(uid)
+    folder = _lock_folder()
+    for uid in _unused_ids():
+        fd = _claim(folder, uid)
+        if fd is not None:
+            break
+    else:
+        raise IsolationUnavailable(f"no free uid in {UID_BASE}..{UID_BASE + UID_COUNT - 1} "
+                                   "(set MYTORCH_SANDBOX_UID_BASE to an unused range)")
     try:
         yield Isolation(uid, abi)
     finally:
-        with _ids_lock:
-            _ids_in_use.discard(uid)
+        os.close(fd)
 
 
 def readable_roots() -> list:
@@ -165,7 +194,8 @@ def run_in_child(cases: list, inputs: dict, submission: Path, iso: Optional[Isol
                   "cases": cases,
                   "confine": None if iso is None else confinement(iso, submission, scratch, timeout, memory_mb)}
         message = protocol.encode(header, inputs)
-        status_read, status_write = os.pipe()
+        # The status pipe says whether confinement held; where nothing confines (Windows) there is none.
+        status_read, status_write = os.pipe() if os.name == "posix" else (-1, -1)
         env = {"PATH": "/usr/bin:/bin", "HOME": str(scratch), "TMPDIR": str(scratch), "LANG": "C.UTF-8",
                **_SINGLE_THREAD}
         started = time.monotonic()
@@ -174,9 +204,10 @@ def run_in_child(cases: list, inputs: dict, submission: Path, iso: Optional[Isol
                 process = subprocess.Popen(
                     [sys.executable, "-I", "-c", _BOOT, str(GRADER_ROOT), str(status_write)],
                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr, cwd=scratch, env=env,
-                    start_new_session=True, pass_fds=(status_write,))
+                    start_new_session=True, pass_fds=(status_write,) if status_write >= 0 else ())
             finally:
-                os.close(status_write)
+                if status_write >= 0:
+                    os.close(status_write)
             try:
                 try:
                     process.communicate(message, timeout=timeout)
@@ -185,9 +216,10 @@ def run_in_child(cases: list, inputs: dict, submission: Path, iso: Optional[Isol
                 finally:
                     _kill_group(process)  # and whatever the handin started
                 seconds = time.monotonic() - started
-                status = _read_status(status_read)
+                status = _read_status(status_read) if status_read >= 0 else "confined"
             finally:
-                os.close(status_read)
+                if status_read >= 0:
+                    os.close(status_read)
             err_tail = _tail(stderr)
         if not status.startswith("confined"):
             why = status[len("failed: "):] if status.startswith("failed: ") else f"exit code {process.returncode}"
@@ -216,7 +248,7 @@ def _tail(stream) -> str:
 
 def _kill_group(process: subprocess.Popen) -> None:
     try:
-        os.killpg(process.pid, signal.SIGKILL)
+        os.killpg(process.pid, signal.SIGKILL) if hasattr(os, "killpg") else process.kill()
     except (ProcessLookupError, PermissionError):
         pass
     process.wait()
@@ -224,7 +256,8 @@ def _kill_group(process: subprocess.Popen) -> None:
 
 def read_untrusted(path: Path, limit: int) -> bytes:
     """The bytes of a file a test process wrote: no link followed, no FIFO waited on, at most ``limit``."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -253,7 +286,7 @@ def _read_results(result_file: Path, names: list, returncode: int, err_tail: str
     except FileNotFoundError:
         if "MemoryError" in err_tail or returncode == -signal.SIGKILL:
             return _every(names, ChildResult("memory", f"memory limit exceeded ({memory_mb} MiB)", seconds=seconds))
-        if returncode == -signal.SIGXCPU:
+        if returncode == -getattr(signal, "SIGXCPU", 24):
             return _every(names, ChildResult("timeout", "CPU time limit exceeded", seconds=seconds))
         if returncode < 0:
             return _every(names, ChildResult("crashed", f"the test process crashed ({_signal_name(-returncode)})",
