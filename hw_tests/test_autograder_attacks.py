@@ -146,19 +146,31 @@ def test_a_forged_result_earns_nothing_and_a_malformed_one_fails_that_test_alone
     assert results["backward.mul"].score == POINTS["backward.mul"]
 
 
-def test_a_fifo_or_a_link_in_place_of_the_result_neither_hangs_nor_reads_elsewhere(tmp_path):
+@pytest.mark.parametrize("mechanism", ["default", "uid only"])
+def test_a_fifo_or_a_link_in_place_of_the_result_neither_hangs_nor_reads_elsewhere(tmp_path, mechanism):
+    """With Landlock the test process cannot even remove its result file; without, the grader still
+    refuses to follow a link or to wait on a FIFO."""
+    if mechanism == "uid only" and os.geteuid() != 0:
+        pytest.skip("needs root: an unprivileged uid without Landlock")
     root = handin(tmp_path, """
         import os
 
-        def add_backward(grad_output, a, b):
-            os.mkfifo("result.bin")
+        def _replace(make):
+            try:
+                os.remove("result.bin")
+                make()
+            except OSError:
+                pass
             os._exit(0)
 
+        def add_backward(grad_output, a, b):
+            _replace(lambda: os.mkfifo("result.bin"))
+
         def sub_backward(grad_output, a, b):
-            os.symlink("/proc/self/environ", "result.bin")
-            os._exit(0)
+            _replace(lambda: os.symlink("/proc/self/environ", "result.bin"))
         """, module="nn/functional.py")
-    results = scores(root, ["backward.add", "backward.sub", "backward.mul"], timeout=20)
+    with isolation(landlock=False if mechanism == "uid only" else None) as iso:
+        results = scores(root, ["backward.add", "backward.sub", "backward.mul"], timeout=20, iso=iso)
     for name in ("backward.add", "backward.sub"):
         assert results[name].score == 0 and "unreadable result" in results[name].reason, results[name].reason
     assert results["backward.mul"].score == POINTS["backward.mul"]
@@ -204,11 +216,12 @@ def test_the_grader_s_files_the_reference_and_the_network_are_out_of_reach(tmp_p
             seen.append(_try(lambda: socket.create_connection(("127.0.0.1", 9), timeout=1).close()))
             seen.append(_try(lambda: os.kill(os.getppid(), 0)))
             seen.append(_try(lambda: open({str(outside)!r}, "w").close()))
+            seen.append(_try(lambda: open("another file in my own folder", "w").close()))  # no disk to fill
             raise RuntimeError("seen " + " ".join(seen))
         """, module="nn/functional.py")
     add = scores(root, ["backward.add"])["backward.add"]
     seen = add.reason.split("seen ", 1)[1].split()
-    assert len(seen) == 7 and "ok" not in seen, add.reason
+    assert len(seen) == 8 and "ok" not in seen, add.reason
     assert not outside.exists()
 
 

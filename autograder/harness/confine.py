@@ -11,7 +11,7 @@ Applied in this order, each only where the platform has it:
 3. on Linux, Landlock (``landlock_create_ruleset`` / ``landlock_add_rule`` /
    ``landlock_restrict_self``, through ``ctypes``): the process and all it
    starts may read only the staged handin, the standard library and NumPy,
-   write only its scratch folder; with ABI 4 it may not connect or bind TCP
+   write only its result file and create no file at all; with ABI 4 it may not connect or bind TCP
    sockets, with ABI 6 it may not signal or reach (abstract UNIX sockets) any
    process outside its own sandbox.
 
@@ -201,8 +201,8 @@ def restrict(read_only: list, read_write: list, abi: int) -> None:
     """Enforce Landlock on this process and everything it starts (irreversible).
 
     ``read_only``: files and folders the process may read (folders: everything beneath);
-    ``read_write``: folders where it may also create, write and remove. Everything
-    else on the file system is refused, whatever the uid's permissions.
+    ``read_write``: files it may also write (folders: create, write and remove beneath).
+    Everything else on the file system is refused, whatever the uid's permissions.
     """
     if abi < 1:
         raise ConfinementError("Landlock is not available")

@@ -163,7 +163,8 @@ def _stdlib_entries(stdlib: Path) -> list:
     return [p for p in sorted(stdlib.iterdir()) if p.name not in ("site-packages", "dist-packages")]
 
 
-def confinement(iso: Isolation, submission: Path, scratch: Path, timeout: float, memory_mb: int) -> dict:
+def confinement(iso: Isolation, submission: Path, scratch: Path, result_file: Path, timeout: float,
+                memory_mb: int) -> dict:
     """The ``confine`` spec a test process applies to itself (see ``autograder.harness.confine``)."""
     stdlib, *others = readable_roots()
     limits = {"memory_bytes": memory_mb * 2**20 if memory_mb > 0 else None,
@@ -171,8 +172,10 @@ def confinement(iso: Isolation, submission: Path, scratch: Path, timeout: float,
               "open_files": 64}
     return {"limits": limits, "uid": iso.uid, "gid": iso.uid, "landlock": iso.landlock,
             "reveal": [str(p) for p in (stdlib, *others, submission)],
-            "read_only": [str(p) for p in (*_stdlib_entries(stdlib), *others, submission, Path("/dev/null"))],
-            "read_write": [str(scratch)]}
+            "read_only": [str(p) for p in (*_stdlib_entries(stdlib), *others, submission, scratch, Path("/dev/null"))],
+            # The result file is the one thing it may write: it can create no file, so it cannot fill the disk
+            # with many files of the size limit, nor put a FIFO or a link where the result should be.
+            "read_write": [str(result_file)]}
 
 
 def run_in_child(cases: list, inputs: dict, submission: Path, iso: Optional[Isolation], timeout: float,
@@ -186,13 +189,15 @@ def run_in_child(cases: list, inputs: dict, submission: Path, iso: Optional[Isol
     with tempfile.TemporaryDirectory(prefix="mytorch-grade-") as work:
         scratch = Path(work, "scratch")
         scratch.mkdir()
-        if iso is not None and iso.uid is not None:
-            os.chown(scratch, iso.uid, iso.uid)
-            os.chmod(work, 0o711)  # the uid may pass through to its scratch folder, not list this one
         result_file = scratch / "result.bin"
+        result_file.touch(mode=0o600)
+        if iso is not None and iso.uid is not None:
+            for path in (scratch, result_file):
+                os.chown(path, iso.uid, iso.uid)
+            os.chmod(work, 0o711)  # the uid may pass through to its scratch folder, not list this one
         header = {"submission": str(submission), "result": str(result_file), "scratch": str(scratch),
-                  "cases": cases,
-                  "confine": None if iso is None else confinement(iso, submission, scratch, timeout, memory_mb)}
+                  "cases": cases, "confine": None if iso is None else
+                  confinement(iso, submission, scratch, result_file, timeout, memory_mb)}
         message = protocol.encode(header, inputs)
         # The status pipe says whether confinement held; where nothing confines (Windows) there is none.
         status_read, status_write = os.pipe() if os.name == "posix" else (-1, -1)

@@ -101,6 +101,7 @@ def _run(case: dict, submission: Path, inputs: dict, sub: Submission) -> tuple:
         # Checked first: without its __init__.py, `import mytorch` would find another copy on the path.
         return {"status": "import_error", "message": "no mytorch/ package (with __init__.py) in the submission"}, {}
     if str(submission) not in sys.path:
+        sys.dont_write_bytecode = True  # the staged handin is read-only, and stays as it was handed in
         sys.path.insert(0, str(submission))
     try:
         import mytorch
