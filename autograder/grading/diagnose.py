@@ -22,6 +22,7 @@ from autograder.grading.sandbox import GRADER_ROOT
 from autograder.harness import protocol
 from autograder.harness.protocol import ProtocolError, decode_param
 
+_FIRST_WRONG = "first primitive on the tape whose backward disagrees: "
 MAX_OPERATIONS = 200
 MAX_ELEMENTS = 100_000
 SECONDS = 10.0
@@ -45,7 +46,8 @@ def within_budget(probe: list, arrays: dict) -> tuple:
 
 
 def first_wrong_primitive(probe: list, arrays: dict, rtol: float, atol: float) -> Optional[str]:
-    """Name the first primitive, in replay order, whose backward disagrees with the oracle (or None)."""
+    """A sentence naming the first primitive, in replay order, whose backward disagrees with the oracle
+    (or saying why none could be checked); None when every checked one agrees."""
     kept, kept_arrays = within_budget(probe, arrays)
     if not kept:
         return None
@@ -78,13 +80,14 @@ def _diagnose(probe: list, arrays: dict, rtol: float, atol: float) -> Optional[s
     each operation's inputs, a random upstream gradient and what the
     submission's backward function returned for them.
     """
+    not_finite = []
     for record in sorted(probe, key=lambda r: -int(r.get("index", 0))):
         name, index = str(record.get("name")), int(record.get("index", 0))
         where = f"(operation #{index} on the tape)"
         if name not in oracle.PRIMITIVES or "skipped" in record:
             continue
         if "error" in record:
-            return f"{name} {where} raised {record['error']}"
+            return f"{_FIRST_WRONG}{name} {where} raised {record['error']}"
         try:
             count = int(record["inputs"])
             inputs = [arrays[f"probe/{index}/in{i}"] for i in range(count)]
@@ -93,11 +96,17 @@ def _diagnose(probe: list, arrays: dict, rtol: float, atol: float) -> Optional[s
         except (KeyError, TypeError, ValueError, ProtocolError):
             continue
         if int(record.get("grads", count)) != count:
-            return f"{name} {where} returned {record.get('grads')} gradients for {count} inputs"
+            return f"{_FIRST_WRONG}{name} {where} returned {record.get('grads')} gradients for {count} inputs"
         forward = oracle.PRIMITIVES[name][0]
         try:
-            expected = oracle.numerical_vjp(forward, inputs, grad_output, params)
+            with np.errstate(all="ignore"):
+                expected = oracle.numerical_vjp(forward, inputs, grad_output, params)
         except Exception:  # inputs the NumPy forward cannot take: nothing to say about this operation
+            continue
+        if not all(np.isfinite(v).all() for v in [grad_output, *inputs, *(e for e in expected if e is not None)]
+                   if np.issubdtype(np.asarray(v).dtype, np.inexact)):
+            # Central differences through inf or nan say nothing about this backward: never blame it.
+            not_finite.append(f"{name} {where}")
             continue
         names = oracle.input_names(name, count)
         for i, value in enumerate(expected):
@@ -108,5 +117,8 @@ def _diagnose(probe: list, arrays: dict, rtol: float, atol: float) -> Optional[s
             reason = f"{name}: dL/d{names[i]} {bad}" if bad else oracle.compare(
                 name, f"dL/d{names[i]}", arrays.get(key), value, rtol, atol)
             if reason:
-                return f"{reason} {where}"
+                return f"{_FIRST_WRONG}{reason} {where}"
+    if not_finite:
+        return (f"no primitive could be checked where values overflow: {', '.join(not_finite[:3])} received "
+                "inf or nan (look for an overflow in the forward, e.g. exp of a large number)")
     return None

@@ -96,8 +96,11 @@ UNISOLATED_HELP = ("no isolation mechanism is available here: the grader does no
 
 def child_case(case: Case) -> dict:
     """What the test process is told about a case: how to call the handin, never what to expect."""
-    return {"name": case.name, "target": case.target, "runner": case.runner, "plan": case.plan,
+    told = {"name": case.name, "target": case.target, "runner": case.runner, "plan": case.plan,
             "probe_tape": case.probe_tape}
+    if case.probe_tape:  # the names of the backward functions the handout asks for, to recognise them by
+        told["primitives"] = sorted(oracle.PRIMITIVES)
+    return told
 
 
 def prefixed(name: str, inputs: dict) -> dict:
@@ -126,8 +129,8 @@ def _score(case: Case, component: Component, test: Test, expected: dict, child: 
     else:
         reason = ""
     if reason and case.probe_tape and child.probe:
-        culprit = diagnose.first_wrong_primitive(child.probe, child.outputs, case.rtol, case.atol)
-        reason += (f"; first primitive on the tape whose backward disagrees: {culprit}" if culprit else
+        finding = diagnose.first_wrong_primitive(child.probe, child.outputs, case.rtol, case.atol)
+        reason += (f"; {finding}" if finding else
                    "; every primitive on the tape agrees with the oracle, so look at how the layer "
                    "composes them in its forward" if child.status == "ok" else "")
     status = "passed" if not failures and child.status == "ok" else ("partial" if score > 0 else "failed")
