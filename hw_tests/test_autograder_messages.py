@@ -70,3 +70,36 @@ def test_a_wrong_primitive_is_still_named(tmp_path):
         """)
     reason = reason_of(root, "activation.relu")
     assert "first primitive on the tape whose backward disagrees: relu_backward: dL/da is wrong" in reason
+
+
+def test_an_exception_costs_only_its_own_call_and_is_shown_at_the_student_s_line(tmp_path):
+    root = handin(tmp_path, functional="""
+        _matmul_backward = matmul_backward
+
+        def matmul_backward(grad_output, a, b):
+            if b.ndim == 1:
+                return np.sum(grad_output, axis=5), None  # the student's line: NumPy raises inside
+            return _matmul_backward(grad_output, a, b)
+        """)
+    (result,) = grade(root, only=["backward.matmul_batched"], jobs=1).tests
+    line = next(i for i, text in enumerate((root / "mytorch/nn/functional.py").read_text().splitlines(), 1)
+                if "axis=5" in text)
+    assert result.status == "partial" and 0 < result.score < result.max_score, result.reason
+    assert result.reason.startswith("matmul_backward: matrix-vector: dL/da raised AxisError in matmul_backward "
+                                    f"(mytorch/nn/functional.py:{line})"), result.reason
+    passed = {p["part"] for p in result.parts if p["passed"]}
+    assert {"batched: dL/da", "broadcast weight: dL/db"} <= passed
+
+
+def test_a_parameter_of_the_wrong_shape_is_named_with_both_shapes(tmp_path):
+    root = handin(tmp_path, linear="""
+        _init = Linear.__init__
+
+        def _column_bias(self, *args, **kwargs):
+            _init(self, *args, **kwargs)
+            self.b = np.zeros((self.b.shape[0], 1))
+
+        Linear.__init__ = _column_bias
+        """)
+    reason = reason_of(root, "linear.batch")
+    assert "Linear.b has shape (4, 1), expected (4,)" in reason, reason

@@ -47,6 +47,17 @@ class Submission:
         return self.last_engine
 
 
+class Raised:
+    """A part the handin raised an exception for; the other parts of the test keep their points."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class SetupError(Exception):
+    """The handin's object is not what the handout describes, so the test cannot even set it up."""
+
+
 class WrongArity(Exception):
     """A backward function returned a different number of gradients than it has inputs."""
 
@@ -81,7 +92,13 @@ def run_backward(sub: Submission, inputs: dict, plan: dict) -> dict:
         arrays = [inputs[f"{label}/{name}"] for name in call["inputs"]]
         params = {key: decode_param(value) for key, value in call["params"].items()}
         params.update({name: inputs[f"{label}/{name}"] for name in call["constants"]})
-        returned = function(inputs[f"{label}/grad_output"], *arrays, **params)
+        try:
+            returned = function(inputs[f"{label}/grad_output"], *arrays, **params)
+        except (NotImplementedError, MemoryError):  # the whole function, not this call: said once for the test
+            raise
+        except Exception as error:  # this call's parts alone: the other calls are independent of it
+            results.update({f"{label}: dL/d{name}": Raised(error) for name in call["inputs"]})
+            continue
         results.update(grads_by_name(call["inputs"], returned, prefix=f"{label}: "))
     return results
 
@@ -94,13 +111,24 @@ def run_layer(sub: Submission, inputs: dict, plan: dict) -> dict:
     kwargs = {key: decode_param(value) for key, value in plan["kwargs"].items()}
     layer = layer_class(*args, engine, **kwargs)
     for key, attribute in plan["params"].items():
-        getattr(layer, attribute)[...] = inputs[key]
+        _set_parameter(layer, plan["class"], attribute, inputs[key])
     output = layer(*(inputs[name] for name in plan["call"]))
     engine.backward(inputs["upstream"], output=output)
     results = {"forward output": output}
     results.update({f"dL/d{name}": buffer_gradient(engine, inputs[name]) for name in plan["call"]})
     results.update({f"dL/d{attribute}": getattr(layer, "d" + attribute) for attribute in plan["params"].values()})
     return results
+
+
+def _set_parameter(layer: Any, class_name: str, attribute: str, value: np.ndarray) -> None:
+    """Set a parameter in place to the test's seeded values, saying what is wrong when it cannot be."""
+    current = getattr(layer, attribute, None)
+    if not isinstance(current, np.ndarray):
+        raise SetupError(f"{class_name}.{attribute} is {type(current).__name__}, expected a NumPy array of "
+                         f"shape {value.shape} (set in __init__)")
+    if current.shape != value.shape:
+        raise SetupError(f"{class_name}.{attribute} has shape {current.shape}, expected {value.shape}")
+    current[...] = value
 
 
 def run_loss(sub: Submission, inputs: dict, plan: dict) -> dict:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from autograder.harness import protocol
-from autograder.harness.calls import RUNNERS, Submission, WrongArity
+from autograder.harness.calls import RUNNERS, Raised, Submission, WrongArity
 from autograder.harness.confine import ConfinementError, confine
 
 # The grader reads this exit code as "could not be confined: nothing of the handin ran".
@@ -51,7 +51,7 @@ def main(argv: list) -> None:
         case_inputs = {k[len(prefix):]: v for k, v in inputs.items() if k.startswith(prefix)}
         sub = Submission()
         result, outputs = _run(case, submission, case_inputs, sub)
-        case_arrays, result["bad_outputs"] = _plain_arrays(outputs, prefix=prefix)
+        case_arrays, result["bad_outputs"] = _plain_arrays(outputs, prefix, submission)
         if case.get("probe_tape") and result["status"] in ("ok", "error"):
             result["probe"] = _probe_tape(sub.last_engine, case_arrays, submission, prefix,
                                           case.get("primitives", []))
@@ -86,10 +86,11 @@ def _writer(result_file: str):
     return write
 
 
-def _plain_arrays(outputs: dict, prefix: str = "") -> tuple:
+def _plain_arrays(outputs: dict, prefix: str = "", submission: Path = Path("/nonexistent")) -> tuple:
     arrays, bad = {}, {}
     for name, value in outputs.items():
-        array, problem = _plain_array(value)
+        array, problem = (None, "raised " + _describe(value.error, submission)) if isinstance(value, Raised) \
+            else _plain_array(value)
         if problem:
             bad[prefix + name] = problem
         else:
@@ -148,7 +149,8 @@ def _inside(path: str, root: Path) -> bool:
 def _describe(error: BaseException, submission: Path, importing: bool = False) -> str:
     """The exception, and where in the student's files it came from, in one line."""
     where = ""
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if _inside(f.filename, submission)]
+    # The deepest frame in the student's own package: never NumPy's, even where it lies inside the handin folder.
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if _inside(f.filename, submission / "mytorch")]
     if isinstance(error, SyntaxError) and error.filename and _inside(error.filename, submission):
         where = f" in {Path(error.filename).resolve().relative_to(submission)} line {error.lineno}"
     elif frames:
@@ -229,6 +231,6 @@ def _probe_tape(engine: Any, arrays: dict, submission: Path, prefix: str = "", p
         record.update(inputs=len(inputs), grads=len(grads))
         probe_arrays = {"g": grad_output, **{f"in{i}": x for i, x in enumerate(inputs)},
                         **{f"out{i}": g for i, g in enumerate(grads) if g is not None}}
-        plain, record["bad"] = _plain_arrays(probe_arrays, prefix=f"{prefix}probe/{index}/")
+        plain, record["bad"] = _plain_arrays(probe_arrays, f"{prefix}probe/{index}/", submission)
         arrays.update(plain)
     return records
