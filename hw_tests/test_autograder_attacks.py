@@ -220,8 +220,8 @@ def test_the_grader_s_files_the_reference_and_the_network_are_out_of_reach(tmp_p
             raise RuntimeError("seen " + " ".join(seen))
         """, module="nn/functional.py")
     add = scores(root, ["backward.add"])["backward.add"]
-    seen = add.reason.split("seen ", 1)[1].split()
-    assert len(seen) == 8 and "ok" not in seen, add.reason
+    seen = add.reason.split("seen ", 1)[1].split()[:8]
+    assert all(word.endswith("Error") for word in seen), add.reason
     assert not outside.exists()
 
 
