@@ -1,0 +1,395 @@
+"""Hostile archives, folders and names on the grader's side: unpacking, staging, reports, batch CSV, flags.
+
+Every archive here is built in the test (tarfile, zipfile or raw bytes) and is
+small: the budgets are lowered with monkeypatch where a finding is about size,
+so each test shows the check without spending the real budget. Staff-only
+(its name starts with test_autograder_).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import lzma
+import os
+import stat
+import struct
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from autograder.grading import staging
+from autograder.grading.staging import SubmissionError, open_handin, unpack
+
+INIT = b"from .tensor import Tensor\n"
+ESC = "\x1b]52;c;ZXZpbA==\x07"  # OSC 52: would set the TA's clipboard
+
+
+# ---------------------------------------------------------------- helpers
+
+def tar_bytes(members: list, fmt: int = tarfile.GNU_FORMAT, compression: str = "") -> bytes:
+    """A tar of (name, data) regular files (data None: a folder)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:" + compression, format=fmt) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            else:
+                info.size, info.mode = len(data), 0o644
+                tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def raw_header(name: bytes, kind: bytes, size: int) -> bytes:
+    """One 512-byte ustar header with a correct checksum."""
+    block = bytearray(512)
+    block[0:len(name)] = name
+    block[100:108] = b"0000644\x00"
+    block[124:136] = b"%011o\x00" % size
+    block[156:157] = kind
+    block[257:263] = b"ustar\x00"
+    block[148:156] = b" " * 8
+    block[148:156] = b"%06o\x00 " % sum(block)
+    return bytes(block)
+
+
+def zip_bytes(members: list) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for name, data in members:
+            bundle.writestr(name, data)
+    return buffer.getvalue()
+
+
+def patch_zip(data: bytes, local_at: int, central_at: int, value: bytes) -> bytes:
+    """Overwrite the same field in every local header and every central directory entry."""
+    out = bytearray(data)
+    for signature, offset in ((b"PK\x03\x04", local_at), (b"PK\x01\x02", central_at)):
+        start = 0
+        while (start := out.find(signature, start)) >= 0:
+            out[start + offset:start + offset + len(value)] = value
+            start += 4
+    return bytes(out)
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def stage_of(path: Path) -> tuple:
+    """(relative paths of the staged tree, warnings), or raises SubmissionError."""
+    warnings: list = []
+    with open_handin(path, warnings) as folder:
+        files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+    return files, warnings
+
+
+def forbid(monkeypatch, module, name: str) -> None:
+    """Make ``module.name`` fail the test if it is ever called."""
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"{name} was called before the budget check")
+    monkeypatch.setattr(module, name, refuse)
+
+
+GOOD = [("mytorch/__init__.py", INIT)]
+
+
+# ---------------------------------------------------------------- budgets before parsing
+
+@pytest.mark.parametrize("kind", [b"L", b"x"])
+def test_an_oversized_long_name_or_pax_header_is_refused_before_tarfile_reads_it(tmp_path, monkeypatch, kind):
+    # A 1 MiB long name (the attack used 16 MiB): tarfile would read it whole, then copy it into every reason.
+    size = 2**20
+    payload = b"a" * size if kind == b"L" else b"%d path=%s\n" % (size, b"a" * (size - 12 - len(str(size))))
+    payload = payload[:size].ljust(size, b"\n")
+    raw = raw_header(b"././@LongLink", kind, size) + payload + raw_header(b"x.py", b"0", 0) + b"\x00" * 1024
+    archive = write(tmp_path / "handin.tar.gz", gzip.compress(raw))
+    assert archive.stat().st_size < 16 * 2**10
+    forbid(monkeypatch, staging.tarfile, "open")
+    with pytest.raises(SubmissionError) as caught:
+        stage_of(archive)
+    message = str(caught.value)
+    assert "header of 1048576 bytes" in message and "64 KiB" in message and len(message) < 300
+
+
+def test_member_count_is_capped(tmp_path, monkeypatch):
+    monkeypatch.setattr(staging, "MAX_MEMBERS", 10)
+    archive = write(tmp_path / "handin.tar", tar_bytes(GOOD + [(f"mytorch/f{i}.py", b"") for i in range(10)]))
+    forbid(monkeypatch, staging.tarfile, "open")
+    with pytest.raises(SubmissionError, match=r"more than 10 members \(the limit\)"):
+        stage_of(archive)
+
+
+def test_refused_members_count_against_the_decompressed_budget(tmp_path, monkeypatch):
+    # Members refused for their path (../x) still cost their decompression: they are counted.
+    monkeypatch.setattr(staging, "MAX_TOTAL_BYTES", 64 * 2**10)
+    archive = write(tmp_path / "handin.tar.gz",
+                    tar_bytes(GOOD + [(f"../x{i}", b"\x00" * 40000) for i in range(4)], compression="gz"))
+    assert archive.stat().st_size < 8 * 2**10
+    forbid(monkeypatch, staging.tarfile, "open")
+    with pytest.raises(SubmissionError, match=r"more than 64 KiB \(the limit, refused members included\)"):
+        stage_of(archive)
+
+
+def test_unpacking_has_a_time_budget(tmp_path, monkeypatch):
+    monkeypatch.setattr(staging, "MAX_SECONDS", 1e-9)
+    archive = write(tmp_path / "handin.tar", tar_bytes(GOOD))
+    with pytest.raises(SubmissionError, match=r"took more than 1e-09 s to unpack \(the limit\)"):
+        stage_of(archive)
+
+
+def test_a_zip_with_too_many_entries_is_refused_from_its_end_record(tmp_path, monkeypatch):
+    monkeypatch.setattr(staging, "MAX_MEMBERS", 100)
+    archive = write(tmp_path / "handin.zip", zip_bytes(GOOD + [(f"d{i}/", b"") for i in range(150)]))
+    forbid(monkeypatch, staging.zipfile, "ZipFile")
+    with pytest.raises(SubmissionError, match=r"lists 151 members \(the limit is 100\)"):
+        stage_of(archive)
+
+
+def test_a_zip_whose_end_record_understates_its_entries_is_still_refused(tmp_path, monkeypatch):
+    # zipfile reads entries for as many bytes as the directory's size, whatever the count says.
+    monkeypatch.setattr(staging, "MAX_MEMBERS", 100)
+    data = bytearray(zip_bytes(GOOD + [(f"d{i}/", b"") for i in range(150)]))
+    end = data.rfind(b"PK\x05\x06")
+    data[end + 8:end + 12] = struct.pack("<HH", 1, 1)  # "one entry"
+    archive = write(tmp_path / "handin.zip", bytes(data))
+    forbid(monkeypatch, staging.zipfile, "ZipFile")
+    with pytest.raises(SubmissionError, match=r"more than 100 members"):
+        stage_of(archive)
+
+
+def test_a_zip_whose_directory_is_too_large_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(staging, "MAX_CENTRAL_DIRECTORY", 1024)
+    archive = write(tmp_path / "handin.zip", zip_bytes(GOOD + [(f"mytorch/{'d' * 50}{i}/", b"") for i in range(30)]))
+    forbid(monkeypatch, staging.zipfile, "ZipFile")
+    with pytest.raises(SubmissionError, match=r"list of members of \d+ bytes \(the limit is 1 KiB\)"):
+        stage_of(archive)
+
+
+# ---------------------------------------------------------------- unpacking errors: one clear failure
+
+def test_deep_nesting_is_refused_not_a_recursion_error(tmp_path):
+    deep = "mytorch/" + "d/" * 1500 + "x.py"
+    archive = write(tmp_path / "handin.tar", tar_bytes(GOOD + [(deep, b"x = 1\n")], fmt=tarfile.PAX_FORMAT))
+    files, warnings = stage_of(archive)
+    assert files == ["mytorch", "mytorch/__init__.py"]
+    assert len(warnings) == 1 and warnings[0].startswith("refused 'mytorch/d/d/") and len(warnings[0]) < 300
+
+
+def test_a_deeply_nested_folder_handin_is_copied_down_to_the_depth_limit(tmp_path):
+    handin = tmp_path / "handin"
+    (handin / "mytorch").mkdir(parents=True)
+    (handin / "mytorch" / "__init__.py").write_bytes(INIT)
+    deep = Path(handin / "mytorch", *["d"] * 200)
+    deep.mkdir(parents=True)
+    (deep / "x.py").write_text("x = 1\n")
+    files, warnings = stage_of(handin)
+    assert "mytorch/__init__.py" in files and not any(f.endswith("x.py") for f in files)
+    assert len(warnings) == 1 and f"nested deeper than {staging.MAX_DEPTH} folders" in warnings[0]
+
+
+def test_an_encrypted_zip_is_one_clear_failure(tmp_path):
+    data = patch_zip(zip_bytes(GOOD), 6, 8, struct.pack("<H", 0x1))  # "encrypted" flag bit
+    with pytest.raises(SubmissionError, match=r"'handin.zip' is encrypted .* upload it without a password"):
+        stage_of(write(tmp_path / "handin.zip", data))
+
+
+def test_a_deflate64_zip_is_one_clear_failure(tmp_path):
+    data = patch_zip(zip_bytes(GOOD), 8, 10, struct.pack("<H", 9))  # method 9: deflate64
+    with pytest.raises(SubmissionError, match=r"compression method 9 .*deflate64"):
+        stage_of(write(tmp_path / "handin.zip", data))
+
+
+def test_a_corrupt_deflate_stream_is_one_clear_failure(tmp_path):
+    body = b"x = 1\n" * 200
+    data = bytearray(zip_bytes(GOOD + [("mytorch/a.py", body)]))
+    start = data.find(b"mytorch/a.py") + len("mytorch/a.py")  # the local header's name, then the data
+    data[start:start + 20] = b"\xff" * 20  # block type 3: invalid
+    with pytest.raises(SubmissionError, match=r"'handin.zip' is not a readable archive \(.*\)"):
+        stage_of(write(tmp_path / "handin.zip", bytes(data)))
+
+
+def test_a_bad_utf8_name_under_the_utf8_flag_is_one_clear_failure(tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        bundle.writestr("mytorch/__init__.py", INIT)
+        bundle.writestr("mytorch/aaaa.py", b"")
+    data = patch_zip(buffer.getvalue(), 6, 8, struct.pack("<H", 0x800))  # "names are UTF-8"
+    data = data.replace(b"mytorch/aaaa.py", b"mytorch/\xff\xfe\xfd\xfc.py")
+    with pytest.raises(SubmissionError, match="not valid UTF-8"):
+        stage_of(write(tmp_path / "handin.zip", data))
+
+
+def test_a_nul_in_a_pax_path_refuses_that_member_only(tmp_path):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("mytorch/__init__.py")
+        info.size = len(INIT)
+        tar.addfile(info, io.BytesIO(INIT))
+        evil = tarfile.TarInfo("mytorch/evil.py")
+        evil.pax_headers = {"path": "mytorch/evil\x00.py"}
+        tar.addfile(evil, io.BytesIO(b""))
+    files, warnings = stage_of(write(tmp_path / "handin.tar", buffer.getvalue()))
+    assert files == ["mytorch", "mytorch/__init__.py"]
+    assert warnings == ["refused 'mytorch/evil\\x00.py': NUL character in the name"]
+
+
+def test_a_corrupt_xz_is_one_clear_failure(tmp_path):
+    data = bytearray(lzma.compress(tar_bytes(GOOD + [("mytorch/a.py", os.urandom(4000))])))
+    data[len(data) // 2:len(data) // 2 + 16] = b"\x00" * 16
+    with pytest.raises(SubmissionError, match=r"'handin.tar' (is not a readable archive|is corrupt)"):
+        stage_of(write(tmp_path / "handin.tar", bytes(data)))
+
+
+def test_a_corrupt_gzip_is_not_graded_in_part(tmp_path):
+    # The tar inside is whole, and tarfile stops at its end marker before the gzip trailer: a wrong CRC
+    # would go unseen and the handin would be graded as if nothing were wrong.
+    data = bytearray(gzip.compress(tar_bytes(GOOD + [("mytorch/a.py", b"x = 1\n")])))
+    data[-8:-4] = bytes(b ^ 0xFF for b in data[-8:-4])
+    with pytest.raises(SubmissionError, match=r"'handin.tar.gz' is not a readable archive \(.*CRC"):
+        stage_of(write(tmp_path / "handin.tar.gz", bytes(data)))
+
+
+def test_a_gzip_cut_inside_a_member_is_not_graded_in_part(tmp_path):
+    raw = tar_bytes(GOOD + [("mytorch/a.py", os.urandom(5000))])
+    with pytest.raises(SubmissionError, match="(cut short|not a readable archive)"):
+        stage_of(write(tmp_path / "handin.tar.gz", gzip.compress(raw[:2048])))
+    with pytest.raises(SubmissionError, match="cut short inside a member"):
+        stage_of(write(tmp_path / "handin.tar", raw[:2048]))
+
+
+def test_a_tar_without_its_end_marker_is_graded_with_a_note(tmp_path):
+    raw = tar_bytes(GOOD)
+    files, warnings = stage_of(write(tmp_path / "handin.tar", raw[:1024]))  # header + one data block
+    assert files == ["mytorch", "mytorch/__init__.py"]
+    assert warnings == ["'handin.tar' ends without the tar end-of-archive marker (it may be cut short)"]
+
+
+def test_a_huge_member_name_is_capped_and_escaped_in_messages(tmp_path):
+    name = "mytorch/" + ESC + "\n" + "/".join(["n" * 200] * 4) + ".py"  # under every name limit
+    data = patch_zip(zip_bytes([(name, b"")]), 6, 8, struct.pack("<H", 0x1))
+    with pytest.raises(SubmissionError) as caught:
+        stage_of(write(tmp_path / "handin.zip", data))
+    message = str(caught.value)
+    assert len(message) < 400 and "\x1b" not in message and "\n" not in message and "\\x1b]52" in message
+
+
+def test_refused_names_are_escaped_and_only_the_first_ones_listed(tmp_path, monkeypatch):
+    monkeypatch.setattr(staging, "MAX_LISTED", 3)
+    evil = [(f"/{ESC}{i}\u202e.py", b"") for i in range(5)]
+    files, warnings = stage_of(write(tmp_path / "handin.tar", tar_bytes(GOOD + evil)))
+    assert files == ["mytorch", "mytorch/__init__.py"]
+    assert len(warnings) == 4 and warnings[-1] == "and 2 more members refused (only the first 3 listed)"
+    assert all("\x1b" not in w and "\u202e" not in w and "\x07" not in w for w in warnings)
+    assert "\\x1b]52;c;ZXZpbA==\\x070\\u202e.py" in warnings[0]
+
+
+def test_zip_members_without_file_type_bits_are_regular_files(tmp_path):
+    # ZipFile.writestr with a name stores permissions only (0o600 << 16): no S_IFREG bit.
+    archive = write(tmp_path / "handin.zip", zip_bytes(GOOD + [("mytorch/a.py", b"x = 1\n")]))
+    with zipfile.ZipFile(archive) as bundle:
+        assert all(stat.S_IFMT(info.external_attr >> 16) == 0 for info in bundle.infolist())
+    files, warnings = stage_of(archive)
+    assert files == ["mytorch", "mytorch/__init__.py", "mytorch/a.py"] and warnings == []
+
+
+# ---------------------------------------------------------------- staging
+
+def folder_handin(tmp_path: Path) -> Path:
+    handin = tmp_path / "handin"
+    (handin / "mytorch" / "sub").mkdir(parents=True)
+    (handin / "mytorch" / "__init__.py").write_bytes(INIT)
+    (handin / "mytorch" / "sub" / "a.py").write_text("x = 1\n")
+    (handin / "notes.txt").write_text("not code\n")
+    return handin
+
+
+def snapshot(folder: Path) -> dict:
+    return {p.relative_to(folder).as_posix(): (p.lstat().st_mode, p.read_bytes() if p.is_file() and not
+                                               p.is_symlink() else None) for p in sorted(folder.rglob("*"))}
+
+
+def test_a_folder_handin_is_copied_never_used_in_place_nor_changed(tmp_path):
+    handin = folder_handin(tmp_path)
+    os.symlink("/etc/passwd", handin / "mytorch" / "passwd.py")
+    os.mkfifo(handin / "mytorch" / "pipe.py")  # read, it would hang the grader
+    before = snapshot(handin)
+    warnings: list = []
+    with open_handin(handin, warnings) as folder:
+        assert folder.resolve() != handin.resolve() and not folder.is_relative_to(handin.resolve())
+        files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+        assert files == ["mytorch", "mytorch/__init__.py", "mytorch/sub", "mytorch/sub/a.py"]  # mytorch/ only
+        modes = {p.relative_to(folder).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in folder.rglob("*")}
+        assert modes == {"mytorch": 0o750, "mytorch/__init__.py": 0o640, "mytorch/sub": 0o750,
+                         "mytorch/sub/a.py": 0o640}
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o750
+    assert not folder.exists()  # removed on exit
+    assert snapshot(handin) == before
+    assert sorted(warnings) == ["refused 'mytorch/passwd.py': link (not followed)",
+                                "refused 'mytorch/pipe.py': device or special file"]
+
+
+def test_staged_paths_belong_to_the_grader_and_the_given_group(tmp_path):
+    group = os.getegid()  # a group the grader is in: allowed without root
+    for handin in (folder_handin(tmp_path), write(tmp_path / "handin.tar", tar_bytes(GOOD)), None):
+        with open_handin(handin, [], group=group) as folder:
+            paths = [folder, *folder.rglob("*")]
+            assert all((p.stat().st_uid, p.stat().st_gid) == (os.geteuid(), group) for p in paths)
+            assert all(not p.stat().st_mode & 0o027 for p in paths)  # group cannot write, others nothing
+
+
+def test_the_reference_is_staged_too(tmp_path):
+    with open_handin(None, []) as folder:
+        assert folder.resolve() != staging.reference_root().resolve()
+        assert (folder / "mytorch" / "__init__.py").read_bytes() == \
+            (staging.reference_root() / "mytorch" / "__init__.py").read_bytes()
+        assert not list(folder.rglob("__pycache__"))
+
+
+def test_an_archive_is_staged_with_only_its_mytorch(tmp_path):
+    archive = write(tmp_path / "handin.tar", tar_bytes([("top/README", b"x"), ("top/mytorch/__init__.py", INIT)]))
+    files, warnings = stage_of(archive)
+    assert files == ["mytorch", "mytorch/__init__.py"]
+    assert warnings == ["graded top/mytorch (the handin had an extra top folder)"]
+
+
+def test_an_upload_with_both_a_folder_and_an_archive_grades_the_folder_and_says_so(tmp_path):
+    handin = folder_handin(tmp_path)
+    write(handin / "handin.tar", tar_bytes([("mytorch/__init__.py", b"raise SystemExit\n")]))
+    warnings: list = []
+    with open_handin(handin, warnings) as folder:
+        assert (folder / "mytorch" / "__init__.py").read_bytes() == INIT
+    assert warnings == ["the upload also holds 'handin.tar', which was not graded: graded mytorch/ "
+                        "(upload only one of the two)"]
+
+
+def test_an_upload_with_two_archives_names_both(tmp_path):
+    handin = tmp_path / "submission"
+    handin.mkdir()
+    write(handin / "a.tar", tar_bytes(GOOD))
+    write(handin / "b.zip", zip_bytes(GOOD))
+    with pytest.raises(SubmissionError, match=r"holds 2 archives \('a.tar' and 'b.zip'\) and no mytorch/ folder"):
+        stage_of(handin)
+
+
+def test_a_lone_archive_in_a_folder_is_graded_with_a_note(tmp_path):
+    handin = tmp_path / "submission"
+    handin.mkdir()
+    write(handin / "handin.tar", tar_bytes(GOOD))
+    files, warnings = stage_of(handin)
+    assert files == ["mytorch", "mytorch/__init__.py"] and warnings == ["graded the archive 'handin.tar'"]
+
+
+def test_unpack_never_writes_outside_its_folder_even_through_a_clashing_member(tmp_path):
+    # A file then a folder of the same name: the second member is refused, not an OSError for the handin.
+    archive = write(tmp_path / "handin.tar", tar_bytes(GOOD + [("mytorch/a", b"x"), ("mytorch/a/b.py", b"y")]))
+    folder, warnings = unpack(archive, tmp_path / "out")
+    assert (folder / "mytorch" / "a").read_bytes() == b"x"
+    assert warnings == ["refused 'mytorch/a/b.py': clashes with another member of the same name"]
