@@ -393,3 +393,88 @@ def test_unpack_never_writes_outside_its_folder_even_through_a_clashing_member(t
     folder, warnings = unpack(archive, tmp_path / "out")
     assert (folder / "mytorch" / "a").read_bytes() == b"x"
     assert warnings == ["refused 'mytorch/a/b.py': clashes with another member of the same name"]
+
+
+# ---------------------------------------------------------------- reports: names and reasons escaped
+
+from autograder.grading import report as reports  # noqa: E402
+from autograder.grading.grade import Report  # noqa: E402
+from autograder.grading.grade import TestResult as Graded  # noqa: E402  (not Test*: pytest would collect it)
+from autograder.grading.rubric import RUBRIC  # noqa: E402
+from autograder.grading.text import csv_cell, escape  # noqa: E402
+
+FORGED = "NotImplementedError: x\nbackward.sub 2/2 passed\nTOTAL 100 / 100\r"
+HIDDEN = ESC + "\x00\x85\u202e\u2028\udcff"  # OSC 52, NUL, a C1 control, a bidi override, a line separator, a non-UTF-8 byte
+
+
+def hostile_report(name: str = "evil" + ESC + ".tar", isolation: str = "") -> Report:
+    key = RUBRIC[0].key
+    tests = [Graded(key, "first.test", "Tensor", 0.0, 2.0, "failed", FORGED + HIDDEN, "visible", 0.1,
+                    [{"part": "p", "passed": False, "reason": FORGED + "<script>x</script>"}])]
+    return Report(name, 7, 0.0, 2.0, tests, 1.0, warnings=[f"refused '{HIDDEN}': link"], isolation=isolation,
+                  flags=[{"file": "mytorch/" + ESC + ".py", "line": 2, "what": "ctypes\n"}])
+
+
+def no_hidden(text: str, allow_newlines: bool = False) -> bool:
+    hidden = [c for c in text if (c != "\n" or not allow_newlines)
+              and (ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or c in "\u202e\u2028") or 0xD800 <= ord(c) <= 0xDFFF]
+    return not hidden
+
+
+def test_escape_shows_every_hidden_character_as_an_escape():
+    assert escape(HIDDEN) == "\\x1b]52;c;ZXZpbA==\\x07\\x00\\x85\\u202e\\u2028\\xff"
+    assert escape("a\\b\tc") == "a\\\\b\\tc"
+    assert escape("x" * 500, 100) == "x" * 99 + "…"
+
+
+def test_newlines_in_a_reason_cannot_forge_rows_of_the_table():
+    table = reports.table(hostile_report(), width=0)
+    assert no_hidden(table, allow_newlines=True)
+    assert not any(line.startswith(("TOTAL 100", "backward.sub")) for line in table.splitlines())
+    assert sum(line.startswith("TOTAL") for line in table.splitlines()) == 1
+    assert "NotImplementedError: x\\nbackward.sub 2/2 passed\\nTOTAL 100 / 100\\r" in table
+    assert "seed 7, graded in 1.0 s: evil\\x1b]52;c;ZXZpbA==\\x07.tar" in table
+    assert "flag: mytorch/\\x1b]52;c;ZXZpbA==\\x07.py:2: ctypes\\n" in table.splitlines()
+
+
+def test_the_table_footer_states_the_isolation():
+    assert "isolation: unknown" in reports.table(hostile_report()).splitlines()
+    lines = reports.table(hostile_report(isolation="uid 990 + landlock abi 7 (fs, signals, net) + rlimits")).splitlines()
+    assert "isolation: uid 990 + landlock abi 7 (fs, signals, net) + rlimits" in lines
+
+
+def test_flags_in_the_table_are_capped():
+    report = hostile_report()
+    report.flags = [{"file": "mytorch/a.py", "line": i, "what": "ctypes"} for i in range(1, 61)]
+    flags = [line for line in reports.table(report).splitlines() if line.startswith("flag: ")]
+    assert len(flags) == reports.MAX_FLAGS_SHOWN + 1 and flags[-1] == "flag: and 10 more"
+
+
+def test_json_strings_hold_no_hidden_character():
+    text = reports.as_json(hostile_report())
+    data = json.loads(text)
+    assert no_hidden(json.dumps(data, ensure_ascii=False), allow_newlines=True)
+    assert data["submission"] == "evil\\x1b]52;c;ZXZpbA==\\x07.tar"
+    assert data["tests"][0]["reason"].startswith("NotImplementedError: x\\nbackward.sub")
+    assert data["flags"][0] == {"file": "mytorch/\\x1b]52;c;ZXZpbA==\\x07.py", "line": 2, "what": "ctypes\\n"}
+    assert data["version"] == 2 and data["isolation"] == ""
+
+
+def test_gradescope_output_is_plain_text_escaped_and_states_the_isolation(tmp_path):
+    results = reports.gradescope(hostile_report(isolation="uid 990 + rlimits"))
+    assert results["output_format"] == "text" and all(t["output_format"] == "text" for t in results["tests"])
+    assert results["output"].splitlines()[:2] == ["Graded with seed 7.", "Isolation: uid 990 + rlimits"]
+    assert "ctypes" not in json.dumps(results)  # flags are for staff: students see results.json
+    output = results["tests"][0]["output"]
+    assert no_hidden(output, allow_newlines=True) and no_hidden(results["output"], allow_newlines=True)
+    assert output.count("\n") == 1 and "<script>x</script>" in output  # shown as text, not markup
+    path = tmp_path / "results.json"
+    reports.write_gradescope(hostile_report(), path)
+    assert json.loads(path.read_text())["tests"][0]["output"] == reports.gradescope(hostile_report())["tests"][0]["output"]
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_prefixed():
+    for cell in ("=1+1.tar", "+cmd|' -C calc'!A0.tar", "-2", "@SUM(A1)"):
+        assert csv_cell(cell) == "'" + cell
+    assert csv_cell("\t=1") == "\\t=1" and csv_cell("\r=1") == "\\r=1"  # escaped: no longer a tab or CR
+    assert csv_cell("alice.tar") == "alice.tar"
