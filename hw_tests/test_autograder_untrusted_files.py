@@ -9,6 +9,7 @@ so each test shows the check without spending the real budget. Staff-only
 from __future__ import annotations
 
 import csv
+import re
 import gzip
 import io
 import json
@@ -478,3 +479,205 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_prefixed():
         assert csv_cell(cell) == "'" + cell
     assert csv_cell("\t=1") == "\\t=1" and csv_cell("\r=1") == "\\r=1"  # escaped: no longer a tab or CR
     assert csv_cell("alice.tar") == "alice.tar"
+
+
+# ---------------------------------------------------------------- batch: CSV and JSON reports
+
+from autograder import batch  # noqa: E402
+from autograder.grading.grade import failed_report  # noqa: E402
+
+
+def handin_result(name: str, isolation: str = "", flags: tuple = ()) -> "batch.HandinResult":
+    report = failed_report(name, 7, FORGED + HIDDEN, only=[RUBRIC[0].tests[0].name])
+    report.isolation, report.flags = isolation, list(flags)
+    return batch.HandinResult(name, report, "not_gradable", batch._notes(report, "not_gradable"))
+
+
+def read_csv(path: Path) -> list:
+    with open(path, newline="", encoding="utf-8") as stream:
+        return list(csv.DictReader(stream))
+
+
+def test_handin_names_cannot_become_spreadsheet_formulas(tmp_path):
+    names = ["=1+1.tar", "+cmd|' -C calc'!A0.tar", "@SUM(1).zip", "-x.tgz"]
+    path = tmp_path / "grades.csv"
+    batch.write_csv([handin_result(n) for n in names], path)
+    assert [row["handin"] for row in read_csv(path)] == ["'" + n for n in names]
+
+
+def test_csv_cells_hold_no_hidden_character_and_no_forged_row(tmp_path):
+    path = tmp_path / "grades.csv"
+    batch.write_csv([handin_result("a" + ESC + "\n=2.tar")], path)
+    text = path.read_text(encoding="utf-8")
+    assert no_hidden(text, allow_newlines=True) and len(text.splitlines()) == 2  # the header and one row
+    rows = read_csv(path)
+    assert len(rows) == 1 and rows[0]["handin"] == "a\\x1b]52;c;ZXZpbA==\\x07\\n=2.tar"
+    assert "TOTAL 100 / 100" in rows[0]["notes"] and "\\nTOTAL" in rows[0]["notes"]
+
+
+def test_a_handin_name_that_is_not_utf8_does_not_lose_the_csv(tmp_path):
+    name = os.fsdecode(b"caf\xe9.tar")  # Latin-1 on disk: a lone surrogate in Python
+    path = tmp_path / "grades.csv"
+    batch.write_csv([handin_result(name), handin_result("bob.tar")], path)
+    assert [row["handin"] for row in read_csv(path)] == ["caf\\xe9.tar", "bob.tar"]
+
+
+def test_csv_states_isolation_and_flags(tmp_path):
+    flags = [{"file": "mytorch/a.py", "line": i, "what": "ctypes (native calls)"} for i in range(1, 6)]
+    path = tmp_path / "grades.csv"
+    batch.write_csv([handin_result("a.tar", "uid 990 + rlimits", flags), handin_result("b.tar")], path)
+    first, second = read_csv(path)
+    assert list(first)[-3:] == ["isolation", "flags", "notes"]
+    assert (first["isolation"], second["isolation"]) == ("uid 990 + rlimits", "unknown")
+    assert first["flags"] == ("5: mytorch/a.py:1: ctypes (native calls); mytorch/a.py:2: ctypes (native calls); "
+                              "mytorch/a.py:3: ctypes (native calls); ...")
+    assert second["flags"] == "0"
+
+
+def test_json_report_file_names_cannot_collide_or_overflow():
+    names = ["a" * 250 + ".tar", "a" * 250 + ".zip", "x?y", "x*y", "..", ".hidden", os.fsdecode(b"\xff.tar"), "/"]
+    files = [batch.report_file_name(n) for n in names]
+    assert len(set(files)) == len(names)
+    assert all(len(f.encode()) <= 120 and "/" not in f and not f.startswith(".") and f.endswith(".json")
+               for f in files)
+    assert all(re.fullmatch(r"[A-Za-z0-9._-]+", f) for f in files)
+
+
+def fake_grading(monkeypatch, crash_on: str = "", seen: list = None):
+    def grade_handin(path, *args, **kwargs):
+        if seen is not None:
+            seen.append(read_csv(kwargs["csv"]) if "csv" in kwargs else None)
+        if path.name == crash_on:
+            raise KeyboardInterrupt  # the grader killed in the middle of the batch
+        return handin_result(path.name)
+    monkeypatch.setattr(batch, "grade_handin", grade_handin)
+
+
+def test_each_csv_row_is_written_as_its_handin_finishes(tmp_path, monkeypatch):
+    handins = tmp_path / "handins"
+    handins.mkdir()
+    for name in ("a.tar", "b.tar", "c.tar", "d.tar"):
+        (handins / name).write_bytes(b"")
+    path = tmp_path / "out" / "grades.csv"
+    fake_grading(monkeypatch, crash_on="c.tar")
+    with pytest.raises(KeyboardInterrupt):
+        batch.run_batch(handins, jobs=1, only=[RUBRIC[0].tests[0].name], csv_path=path, stream=io.StringIO())
+    written = [row["handin"] for row in read_csv(path)]
+    assert written[:2] == ["a.tar", "b.tar"] and "c.tar" not in written  # nothing graded is lost
+    fake_grading(monkeypatch)
+    batch.run_batch(handins, jobs=2, only=[RUBRIC[0].tests[0].name], csv_path=path, stream=io.StringIO())
+    assert [row["handin"] for row in read_csv(path)] == ["a.tar", "b.tar", "c.tar", "d.tar"]  # sorted at the end
+    assert not list(path.parent.glob("*.partial"))
+
+
+def test_batch_outputs_must_be_outside_the_handins(tmp_path, capsys):
+    handins = tmp_path / "handins"
+    handins.mkdir()
+    assert batch.main([str(handins), "--csv", str(handins / "grades.csv")]) == 2
+    assert "is inside the folder of handins" in capsys.readouterr().err
+    assert batch.main([str(handins), "--csv", str(tmp_path / "g.csv"), "--json-dir", str(handins / "json")]) == 2
+    assert "is inside the folder of handins" in capsys.readouterr().err
+    assert not (handins / "grades.csv").exists() and not (handins / "json").exists()
+
+
+def test_the_progress_line_escapes_handin_names():
+    stream = io.StringIO()
+    batch.Progress(1, 1, stream).handin_done(handin_result("x" + ESC + "\r\n.tar"))
+    line = stream.getvalue()
+    assert line.count("\n") == 1 and no_hidden(line, allow_newlines=True) and "x\\x1b]52" in line
+
+
+# ---------------------------------------------------------------- flags for staff
+
+from autograder.grading import flags as flagging  # noqa: E402
+
+SUSPICIOUS = b'''import sys, gc
+import ctypes
+from os import kill
+import autograder.grading.oracle as oracle
+def backward(x):
+    frame = sys._getframe(1).f_back.f_globals
+    loaded = sys.modules["autograder.grading.oracle"]
+    os.kill(1, 9); os.execv("/bin/sh", []); os.system("id"); os.fork()
+    objects = gc.get_objects()
+    open("/proc/self/status").read()
+    open("../../elsewhere.py", "w")
+    getattr(sys, "_getframe")
+    import subprocess, socket, signal, inspect, importlib, builtins, pty
+'''
+
+
+def flag_set(found: list) -> set:
+    return {(f["line"], f["what"]) for f in found}
+
+
+def test_the_scan_flags_what_a_ta_should_look_at():
+    found = flag_set(flagging.scan_source(SUSPICIOUS, "mytorch/a.py"))
+    for line, what in [(1, "gc (reaches every object)"), (2, "ctypes (native calls)"), (3, "os.kill"),
+                       (4, "imports the autograder: autograder.grading.oracle"),
+                       (6, "sys._getframe (frame inspection)"), (6, "f_back (frame inspection)"),
+                       (6, "f_globals (frame inspection)"), (7, "sys.modules"), (7, "mentions 'autograder'"),
+                       (8, "os.kill"), (8, "os.execv"), (8, "os.system"), (8, "os.fork"), (9, "gc.get_objects"),
+                       (10, "mentions '/proc'"), (10, "open() outside the handin: /proc/self/status"),
+                       (11, "open() for writing"), (11, "open() outside the handin: ../../elsewhere.py"),
+                       (12, "the name '_getframe' as a string (getattr?)"),
+                       (13, "subprocess (new processes)"), (13, "socket (network)"), (13, "signal"),
+                       (13, "inspect (frame inspection)"), (13, "importlib"), (13, "builtins"),
+                       (13, "pty (new processes)")]:
+        assert (line, what) in found, (line, what)
+
+
+def test_honest_code_has_no_flags():
+    honest = b"import numpy as np\nfrom .tensor import Tensor\ndef f(x):\n    return np.exp(x).replace if 0 else x\n"
+    assert flagging.scan_source(honest, "mytorch/f.py") == []
+
+
+def test_a_file_that_does_not_parse_is_flagged_not_a_crash():
+    assert flagging.scan_source(b"def f(:\n", "mytorch/a.py") == [
+        {"file": "mytorch/a.py", "line": 1, "what": "does not parse (invalid syntax)"}]
+    for source in (b"\xff\xfe\x00garbage", b"# -*- coding: nonsense -*-\nx = 1\n", b"x = " + b"(" * 100000):
+        (flag,) = flagging.scan_source(source, "mytorch/b.py")
+        assert flag["what"].startswith("does not parse")
+
+
+def test_files_copied_from_the_grader_and_compiled_files_are_flagged(tmp_path, monkeypatch):
+    monkeypatch.setattr(flagging, "MAX_FILES", 4)
+    tree = tmp_path / "mytorch"
+    tree.mkdir()
+    (tree / "__init__.py").write_bytes(INIT)
+    (tree / "child.py").write_bytes((flagging.PACKAGE_DIR / "harness" / "child.py").read_bytes())
+    (tree / "fast.cpython-311-x86_64-linux-gnu.so").write_bytes(b"\x7fELF")
+    for i in range(3):
+        (tree / f"z{i}.py").write_text("x = 1\n")
+    found = {(f["file"], f["what"]) for f in flagging.flag_handin(tmp_path)}
+    assert ("mytorch/child.py", "same content as the grader's autograder/harness/child.py") in found
+    assert ("mytorch/fast.cpython-311-x86_64-linux-gnu.so", "compiled code shipped in the handin (not scanned)") in found
+    assert ("mytorch/z1.py", "only the first 4 files were scanned") in found  # the first file left out
+    assert not any(file == "mytorch/z2.py" for file, _ in found)
+
+
+def test_grading_a_handin_fills_its_flags_and_they_never_change_the_score(tmp_path):
+    from autograder.cli import grade_path, grade_parser
+    handin = tmp_path / "handin"
+    shutil_copy_reference(handin)
+    only = [RUBRIC[0].tests[0].name]
+    args = grade_parser().parse_args(["--only", *only, "--jobs", "1"])
+    honest, _ = grade_path(handin, args)
+    with open(handin / "mytorch" / "__init__.py", "a") as stream:
+        stream.write("\nimport ctypes  # flagged, harmless\n")
+    flagged, _ = grade_path(handin, args)
+    assert flagged.score == honest.score == flagged.max_score
+    assert {"file": "mytorch/__init__.py", "line": INIT_LINES(handin) , "what": "ctypes (native calls)"} in flagged.flags
+    assert "ctypes" not in json.dumps(reports.gradescope(flagged))
+    assert any(line.startswith("flag: mytorch/__init__.py:") for line in reports.table(flagged).splitlines())
+    assert json.loads(reports.as_json(flagged))["flags"] == flagged.flags
+
+
+def shutil_copy_reference(target: Path) -> None:
+    import shutil
+    shutil.copytree(staging.reference_root() / "mytorch", target / "mytorch",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+
+
+def INIT_LINES(handin: Path) -> int:  # noqa: N802
+    return len((handin / "mytorch" / "__init__.py").read_text().splitlines())

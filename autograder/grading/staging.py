@@ -187,7 +187,7 @@ def stage(path: Optional[Path], root: Path, warnings: list) -> None:
         _stage_archive(path, root, warnings)
         return
     if not path.is_dir():
-        raise SubmissionError(f"{escape(path, 300)} is not a folder or a .tar/.tar.gz/.tgz/.zip archive")
+        raise SubmissionError(f"{escape(path, 300)} is not a folder or a .tar/.tar.gz/.zip archive")
     candidates = _mytorch_candidates(path)
     archives = _archives_in(path)
     if candidates:
@@ -509,6 +509,8 @@ def _scan_tar(archive: Path, budget: Budget, what: str) -> bool:
             if block == b"\x00" * _BLOCK:
                 ended = True
                 break
+            if not _checksum_ok(block) and budget.members == 0 and budget.bytes == _BLOCK:
+                raise SubmissionError(f"{what} is not a readable archive (not a tar, nor a gzip, xz or bzip2 of one)")
             if not _checksum_ok(block):
                 raise SubmissionError(f"{what} is corrupt: a tar header after member {budget.members} has a bad "
                                       "checksum")
