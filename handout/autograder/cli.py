@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 from autograder.grading import report as reports
+from autograder.grading.flags import flag_handin
 from autograder.grading.grade import failed_report, grade
 from autograder.options import add_grading_options, add_only_option, parse_checked
 from autograder.grading.staging import SubmissionError, open_handin
@@ -33,19 +34,22 @@ def grade_parser() -> argparse.ArgumentParser:
 def grade_path(path: Optional[Path], args: argparse.Namespace, progress=None) -> tuple:
     """Grade a submission path; never raises for a bad submission: every test then fails with the cause.
 
-    Returns (report, warnings); the warnings (refused archive members, ...) are also in ``report.warnings``.
+    Returns (report, warnings); the warnings (refused archive members, ...) are also in ``report.warnings``,
+    and the flags for staff (``autograder.grading.flags``) in ``report.flags``.
     """
     warnings: list = []
+    flags: list = []
     only = getattr(args, "only", None)
     try:
         with open_handin(path, warnings) as folder:
+            flags = flag_handin(folder)
             result = grade(folder, seed=args.seed, timeout=args.timeout, memory_mb=args.memory_mb, jobs=args.jobs,
                            only=only, progress=progress)
     except SubmissionError as error:
         result = failed_report(str(path), args.seed, str(error), only)
     if path is not None:
-        result.submission = str(path)  # not the temporary folder an archive was unpacked into
-    result.warnings = warnings
+        result.submission = str(path)  # not the staging folder the handin was copied into
+    result.warnings, result.flags = warnings, flags
     return result, warnings
 
 
