@@ -656,6 +656,20 @@ def test_files_copied_from_the_grader_and_compiled_files_are_flagged(tmp_path, m
     assert not any(file == "mytorch/z2.py" for file, _ in found)
 
 
+def test_the_flag_scan_has_a_byte_and_a_time_budget(tmp_path, monkeypatch):
+    tree = tmp_path / "mytorch"
+    tree.mkdir()
+    for i in range(3):
+        (tree / f"m{i}.py").write_text("x = 1\n" * 100)
+    monkeypatch.setattr(flagging, "MAX_TOTAL_BYTES", 1000)
+    assert flagging.flag_handin(tmp_path) == [
+        {"file": "mytorch/m1.py", "line": 0, "what": "the scan stopped here: more than 1000 bytes of sources"}]
+    monkeypatch.setattr(flagging, "MAX_TOTAL_BYTES", 2**20)
+    monkeypatch.setattr(flagging, "MAX_SECONDS", -1.0)
+    assert flagging.flag_handin(tmp_path) == [
+        {"file": "mytorch/m0.py", "line": 0, "what": "the scan stopped here after -1 s"}]
+
+
 def test_grading_a_handin_fills_its_flags_and_they_never_change_the_score(tmp_path):
     from autograder.cli import grade_path, grade_parser
     handin = tmp_path / "handin"
