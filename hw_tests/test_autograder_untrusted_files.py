@@ -477,7 +477,7 @@ def test_gradescope_output_is_plain_text_escaped_and_states_the_isolation(tmp_pa
 def test_csv_cells_that_a_spreadsheet_would_run_are_prefixed():
     for cell in ("=1+1.tar", "+cmd|' -C calc'!A0.tar", "-2", "@SUM(A1)"):
         assert csv_cell(cell) == "'" + cell
-    assert csv_cell("\t=1") == "\\t=1" and csv_cell("\r=1") == "\\r=1"  # escaped: no longer a tab or CR
+    assert csv_cell("\t=1") == "'\\t=1" and csv_cell("\r=1") == "'\\r=1"  # prefixed, and escaped too
     assert csv_cell("alice.tar") == "alice.tar"
 
 
@@ -520,6 +520,24 @@ def test_a_handin_name_that_is_not_utf8_does_not_lose_the_csv(tmp_path):
     path = tmp_path / "grades.csv"
     batch.write_csv([handin_result(name), handin_result("bob.tar")], path)
     assert [row["handin"] for row in read_csv(path)] == ["caf\\xe9.tar", "bob.tar"]
+
+
+def test_a_batch_of_hostile_names_keeps_its_csv_and_every_json_report(tmp_path, capsys):
+    handins = tmp_path / "handins"
+    handins.mkdir()
+    names = [os.fsdecode(b"caf\xe9.tar"), "n" * 250 + ".tar", "=1+1.tar", "x" + ESC + ".zip"]
+    for name in names:
+        (handins / name).write_bytes(b"not an archive")  # not gradable: no test process is started
+    grades, json_dir = tmp_path / "out" / "grades.csv", tmp_path / "out" / "json"
+    assert batch.main([str(handins), "--csv", str(grades), "--json-dir", str(json_dir), "--jobs", "2"]) == 0
+    rows = read_csv(grades)
+    assert sorted(row["handin"] for row in rows) == sorted(["caf\\xe9.tar", "n" * 250 + ".tar", "'=1+1.tar",
+                                                            "x\\x1b]52;c;ZXZpbA==\\x07.zip"])
+    assert all(row["status"] == "not_gradable" and "is not a readable archive" in row["notes"] for row in rows)
+    reports_written = sorted(json_dir.iterdir())
+    assert len(reports_written) == len(names)
+    assert all(json.loads(p.read_text())["score"] == 0.0 for p in reports_written)
+    assert no_hidden(capsys.readouterr().err, allow_newlines=True)
 
 
 def test_csv_states_isolation_and_flags(tmp_path):

@@ -505,6 +505,8 @@ def _scan_tar(archive: Path, budget: Budget, what: str) -> bool:
             if not block:
                 break  # no end marker: tarfile stops here too
             if len(block) < _BLOCK:
+                if budget.members == 0:
+                    raise SubmissionError(f"{what} is not a readable archive (too short to be a tar)")
                 raise SubmissionError(f"{what} is cut short inside a tar header")
             if block == b"\x00" * _BLOCK:
                 ended = True
@@ -631,7 +633,7 @@ def _check_zip_directory(archive: Path, what: str) -> None:
         # Found as zipfile finds it: a record with no comment at the very end, else the last signature.
         at = len(tail) - 22 if tail[-22:-18] == b"PK\x05\x06" and tail[-2:] == b"\x00\x00" else tail.rfind(b"PK\x05\x06")
         if at < 0 or len(tail) - at < 22:
-            raise SubmissionError(f"{what} is not a zip archive (no end record)")
+            raise SubmissionError(f"{what} is not a readable archive (not a zip: no end record)")
         total, size = struct.unpack("<6xHL", tail[at + 4:at + 16])
         record = end - tail_size + at  # the central directory ends here
         # As zipfile does: a zip64 end record sits right before its locator, right before the end record.
