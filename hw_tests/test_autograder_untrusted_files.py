@@ -713,3 +713,28 @@ def shutil_copy_reference(target: Path) -> None:
 
 def INIT_LINES(handin: Path) -> int:  # noqa: N802
     return len((handin / "mytorch" / "__init__.py").read_text().splitlines())
+
+
+# ---------------------------------------------------------------- no archive crashes the grader
+
+@pytest.mark.parametrize("name", ["handin.tar", "handin.tar.gz", "handin.zip", "xz.tar", "bz2.tar"])
+def test_every_cut_and_many_corruptions_of_an_archive_end_in_a_tree_or_a_clear_failure(tmp_path, name):
+    import bz2
+    import random
+    raw = tar_bytes(GOOD + [("mytorch/x.py", b"y = 1\n" * 100)], fmt=tarfile.PAX_FORMAT)
+    data = {"handin.tar": raw, "handin.tar.gz": gzip.compress(raw), "xz.tar": lzma.compress(raw),
+            "bz2.tar": bz2.compress(raw),
+            "handin.zip": zip_bytes(GOOD + [("mytorch/x.py", b"y = 1\n" * 100)])}[name]
+    rng = random.Random(name)
+    cases = [data[:n] for n in range(0, len(data), max(1, len(data) // 60))]
+    for _ in range(60):
+        corrupt = bytearray(data)
+        corrupt[rng.randrange(len(corrupt))] ^= 1 << rng.randrange(8)
+        cases.append(bytes(corrupt))
+    archive = tmp_path / name
+    for case in cases:
+        archive.write_bytes(case)
+        try:
+            stage_of(archive)
+        except SubmissionError as error:
+            assert len(str(error)) < 400 and no_hidden(str(error))

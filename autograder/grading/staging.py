@@ -581,7 +581,7 @@ def _blocks(size: int) -> int:
 
 def _checksum_ok(block: bytes) -> bool:
     try:
-        stored = int(block[148:156].replace(b"\x00", b" ").strip() or b"-1", 8)
+        stored = int(block[148:156].split(b"\x00", 1)[0].strip() or b"0", 8)  # read as tarfile reads it
     except ValueError:
         return False
     header = block[:148] + b" " * 8 + block[156:]
@@ -595,7 +595,7 @@ def _tar_number(field: bytes, what: str) -> int:
     if field and field[0] & 0x80:
         value = int.from_bytes(field[1:], "big")
         return -(256 ** (len(field) - 1) - value) if field[0] == 0xFF else value
-    text = field.replace(b"\x00", b" ").strip()
+    text = field.split(b"\x00", 1)[0].strip()  # up to the first NUL, as tarfile reads it
     try:
         return int(text, 8) if text else 0
     except ValueError:

@@ -19,7 +19,8 @@ sources; a file whose content is byte for byte a file of the autograder
 package; and a file that does not parse.
 
 The scan is budgeted: at most ``MAX_FILES`` files of at most ``MAX_FILE_BYTES``
-each, and at most ``MAX_FLAGS`` flags in all.
+each, ``MAX_TOTAL_BYTES`` and ``MAX_SECONDS`` in all, and at most ``MAX_FLAGS``
+flags; what was left out is itself a flag.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import functools
 import hashlib
 import os
 import stat
+import time
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -36,6 +38,8 @@ from autograder.grading.text import escape
 
 MAX_FILES = 500
 MAX_FILE_BYTES = 2**20
+MAX_TOTAL_BYTES = 16 * 2**20  # sources parsed per handin
+MAX_SECONDS = 30.0
 MAX_FLAGS = 500
 MIN_COPIED_BYTES = 256  # grader files shorter than this (empty __init__.py...) say nothing about copying
 
@@ -88,10 +92,14 @@ def scan(tree: Path, relative_to: Optional[Path] = None) -> list:
     base = relative_to or tree
     copies = grader_hashes()
     flags: list = []
+    started, total = time.monotonic(), 0
     for count, path in enumerate(_files(tree)):
         name = path.relative_to(base).as_posix()
         if count >= MAX_FILES:
             flags.append(_flag(name, 0, f"only the first {MAX_FILES} files were scanned"))
+            break
+        if time.monotonic() - started > MAX_SECONDS:
+            flags.append(_flag(name, 0, f"the scan stopped here after {MAX_SECONDS:g} s"))
             break
         if path.name.endswith(_COMPILED):
             flags.append(_flag(name, 0, "compiled code shipped in the handin (not scanned)"))
@@ -102,7 +110,12 @@ def scan(tree: Path, relative_to: Optional[Path] = None) -> list:
         if size > MAX_FILE_BYTES:
             flags.append(_flag(name, 0, f"larger than {MAX_FILE_BYTES // 2**20} MiB (not scanned)"))
             continue
-        source = path.read_bytes()
+        total += size
+        if total > MAX_TOTAL_BYTES:
+            flags.append(_flag(name, 0, f"the scan stopped here: more than {MAX_TOTAL_BYTES} bytes of sources"))
+            break
+        with open(path, "rb") as stream:  # at most the size checked above, even if the file grew since
+            source = stream.read(MAX_FILE_BYTES + 1)
         copied = copies.get(_digest(source))
         if copied:
             flags.append(_flag(name, 1, f"same content as the grader's {copied}"))

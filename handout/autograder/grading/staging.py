@@ -505,6 +505,8 @@ def _scan_tar(archive: Path, budget: Budget, what: str) -> bool:
             if not block:
                 break  # no end marker: tarfile stops here too
             if len(block) < _BLOCK:
+                if budget.members == 0:
+                    raise SubmissionError(f"{what} is not a readable archive (too short to be a tar)")
                 raise SubmissionError(f"{what} is cut short inside a tar header")
             if block == b"\x00" * _BLOCK:
                 ended = True
@@ -579,7 +581,7 @@ def _blocks(size: int) -> int:
 
 def _checksum_ok(block: bytes) -> bool:
     try:
-        stored = int(block[148:156].replace(b"\x00", b" ").strip() or b"-1", 8)
+        stored = int(block[148:156].split(b"\x00", 1)[0].strip() or b"0", 8)  # read as tarfile reads it
     except ValueError:
         return False
     header = block[:148] + b" " * 8 + block[156:]
@@ -593,7 +595,7 @@ def _tar_number(field: bytes, what: str) -> int:
     if field and field[0] & 0x80:
         value = int.from_bytes(field[1:], "big")
         return -(256 ** (len(field) - 1) - value) if field[0] == 0xFF else value
-    text = field.replace(b"\x00", b" ").strip()
+    text = field.split(b"\x00", 1)[0].strip()  # up to the first NUL, as tarfile reads it
     try:
         return int(text, 8) if text else 0
     except ValueError:
@@ -631,7 +633,7 @@ def _check_zip_directory(archive: Path, what: str) -> None:
         # Found as zipfile finds it: a record with no comment at the very end, else the last signature.
         at = len(tail) - 22 if tail[-22:-18] == b"PK\x05\x06" and tail[-2:] == b"\x00\x00" else tail.rfind(b"PK\x05\x06")
         if at < 0 or len(tail) - at < 22:
-            raise SubmissionError(f"{what} is not a zip archive (no end record)")
+            raise SubmissionError(f"{what} is not a readable archive (not a zip: no end record)")
         total, size = struct.unpack("<6xHL", tail[at + 4:at + 16])
         record = end - tail_size + at  # the central directory ends here
         # As zipfile does: a zip64 end record sits right before its locator, right before the end record.

@@ -61,4 +61,5 @@ def shown_name(name: object, limit: int = 120) -> str:
 def csv_cell(value: object, limit: int = 0) -> str:
     """A CSV cell: escaped, and prefixed with an apostrophe when a spreadsheet would read a formula."""
     text = escape(value, limit)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    # Checked on the raw value too: a leading tab or CR is escaped above, but is still prefixed as OWASP says.
+    return "'" + text if text.startswith(_FORMULA_START) or str(value).startswith(_FORMULA_START) else text
