@@ -355,7 +355,8 @@ def test_the_reference_is_staged_too(tmp_path):
 
 
 def test_an_archive_is_staged_with_only_its_mytorch(tmp_path):
-    archive = write(tmp_path / "handin.tar", tar_bytes([("top/README", b"x"), ("top/mytorch/__init__.py", INIT)]))
+    archive = write(tmp_path / "handin.tar", tar_bytes([("top/README", b"x"), ("top/mytorch/__init__.py", INIT),
+                                                        ("top/mytorch/__pycache__/__init__.cpython-311.pyc", b"x")]))
     files, warnings = stage_of(archive)
     assert files == ["mytorch", "mytorch/__init__.py"]
     assert warnings == ["graded top/mytorch (the handin had an extra top folder)"]

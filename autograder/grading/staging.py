@@ -291,7 +291,7 @@ def _copy_tree(source: Path, target: Path, budget: Budget, refuse: Callable[[str
                 budget.member()
                 name = os.path.join(into.relative_to(target.parent), entry.name)
                 if entry.name == "__pycache__":
-                    continue  # compiled files: Python rebuilds them from the sources
+                    continue  # compiled files are rebuilt from the sources; a shipped one could hide code
                 mode = entry.stat(follow_symlinks=False).st_mode
                 if stat.S_ISLNK(mode):
                     refuse(name, "link (not followed)")
@@ -418,6 +418,8 @@ def _member_path(name: str, target: Path, refuse: Callable[[str, str], None]) ->
     if any(len(os.fsencode(part)) > MAX_PART_BYTES for part in pure.parts):
         refuse(name, f"a part of the name is longer than {MAX_PART_BYTES} bytes")
         return None
+    if "__pycache__" in pure.parts:
+        return None  # compiled files are rebuilt from the sources; a shipped one could hide code that differs
     path = target.joinpath(*[p for p in pure.parts if p != "."])
     if path == target:
         return None  # "./": the top folder itself
