@@ -120,6 +120,15 @@ def test_an_oversized_long_name_or_pax_header_is_refused_before_tarfile_reads_it
     assert "header of 1048576 bytes" in message and "64 KiB" in message and len(message) < 300
 
 
+def test_a_chain_of_pax_headers_is_refused_before_tarfile_recurses_through_it(tmp_path, monkeypatch):
+    record = b"20 comment=xxxxxxxx\n"
+    chain = (raw_header(b"pax", b"x", len(record)) + record.ljust(512, b"\x00")) * 2000
+    archive = write(tmp_path / "handin.tar.gz", gzip.compress(chain + tar_bytes(GOOD)))
+    forbid(monkeypatch, staging.tarfile, "open")
+    with pytest.raises(SubmissionError, match=r"more than 8 long-name or pax headers in a row \(the limit\)"):
+        stage_of(archive)
+
+
 def test_member_count_is_capped(tmp_path, monkeypatch):
     monkeypatch.setattr(staging, "MAX_MEMBERS", 10)
     archive = write(tmp_path / "handin.tar", tar_bytes(GOOD + [(f"mytorch/f{i}.py", b"") for i in range(10)]))

@@ -52,6 +52,7 @@ from autograder.grading.text import escape, shown_name
 MAX_MEMBERS = 5000  # archive members or folder entries, refused ones included
 MAX_TOTAL_BYTES = 200 * 2**20  # decompressed bytes, refused members included
 MAX_HEADER_BYTES = 64 * 2**10  # one GNU long name / long link or pax header
+MAX_EXTENSION_HEADERS = 8  # such headers in a row before a member (a real archive has at most 3 or 4)
 MAX_DEPTH = 32  # folders from the top of the handin to a file
 MAX_NAME_CHARS = 1024  # a member's whole path
 MAX_PART_BYTES = 255  # one component of a path (the usual file-system limit)
@@ -501,6 +502,7 @@ def _scan_tar(archive: Path, budget: Budget, what: str) -> bool:
     """
     pax_next: dict = {}
     ended = False
+    extensions = 0  # long-name and pax headers since the last member: tarfile reads such a chain recursively
     with _open_decompressed(archive) as stream:
         while True:
             block = _read_exactly(stream, _BLOCK, budget)
@@ -520,6 +522,10 @@ def _scan_tar(archive: Path, budget: Budget, what: str) -> bool:
                                       "checksum")
             kind, size = block[156:157], _tar_number(block[124:136], what)
             if kind in (b"L", b"K", b"x", b"g"):
+                extensions += 1
+                if extensions > MAX_EXTENSION_HEADERS:
+                    raise SubmissionError(f"{what} holds more than {MAX_EXTENSION_HEADERS} long-name or pax headers "
+                                          "in a row (the limit)")
                 if size > MAX_HEADER_BYTES:
                     label = "long name" if kind in (b"L", b"K") else "pax"
                     raise SubmissionError(f"{what} holds a {label} header of {size} bytes (the limit is "
@@ -537,6 +543,7 @@ def _scan_tar(archive: Path, budget: Budget, what: str) -> bool:
             if kind == b"S":
                 raise SubmissionError(f"{what} holds a sparse file (not supported)")
             budget.member()
+            extensions = 0
             if "size" in pax_next:
                 try:
                     size = int(pax_next["size"])
