@@ -31,6 +31,8 @@ def escape(text: object, limit: int = 0) -> str:
     text = str(text)
     if limit and len(text) > 4 * limit:  # escaping at most quadruples a character: cut before the work
         text = text[:4 * limit]
+    if text.isprintable() and "\\" not in text:  # the common case, at C speed: nothing to escape
+        return text if not limit or len(text) <= limit else text[:max(0, limit - 1)] + "…"
     out = []
     for char in text:
         if char in _SHORT:
