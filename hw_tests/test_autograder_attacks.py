@@ -171,8 +171,10 @@ def test_a_fifo_or_a_link_in_place_of_the_result_neither_hangs_nor_reads_elsewhe
         """, module="nn/functional.py")
     with isolation(landlock=False if mechanism == "uid only" else None) as iso:
         results = scores(root, ["backward.add", "backward.sub", "backward.mul"], timeout=20, iso=iso)
+    # Under Landlock the file cannot be removed, so the process just ends with its result unwritten.
+    expected = "ended the test process (exit code 0" if iso.landlock else "unreadable result"
     for name in ("backward.add", "backward.sub"):
-        assert results[name].score == 0 and "unreadable result" in results[name].reason, results[name].reason
+        assert results[name].score == 0 and expected in results[name].reason, results[name].reason
     assert results["backward.mul"].score == POINTS["backward.mul"]
 
 

@@ -39,7 +39,8 @@ def sample_report() -> Report:
         Graded(LAST.key, "last.crashes", "sub_backward", 0.0, 2.0, "failed", "timed out after 20 s",
                    "hidden", 20.0, [part("q1", "timed out after 20 s"), part("q2", "timed out after 20 s")]),
     ]
-    return Report("handin.tar", 7, 3.0, 6.0, tests, 20.5, warnings=["refused '../x.py': path leaves the handin folder"])
+    return Report("handin.tar", 7, 3.0, 6.0, tests, 20.5, warnings=["refused '../x.py': path leaves the handin folder"],
+                  isolation="uid 990 + rlimits", flags=[{"file": "mytorch/a.py", "line": 3, "what": "ctypes"}])
 
 
 # ---------------------------------------------------------------- table
@@ -57,9 +58,11 @@ def test_table_lists_every_test_then_the_totals_seed_and_notes():
     assert re.search(rf"^{re.escape(FIRST.title)}\s+2 / {FIRST.points:g}$", "\n".join(lines), re.M)
     assert re.search(rf"^{re.escape(LAST.title)}\s+1 / {LAST.points:g}$", "\n".join(lines), re.M)
     assert not any(line.startswith(RUBRIC[1].title) for line in lines)  # not graded here: not listed
-    assert re.fullmatch(r"TOTAL\s+3 / 6", lines[-3])
-    assert lines[-2] == "seed 7, graded in 20.5 s: handin.tar"
-    assert lines[-1] == "note: refused '../x.py': path leaves the handin folder"
+    assert re.fullmatch(r"TOTAL\s+3 / 6", lines[-5])
+    assert lines[-4] == "seed 7, graded in 20.5 s: handin.tar"
+    assert lines[-3] == "isolation: uid 990 + rlimits"
+    assert lines[-2] == "note: refused '../x.py': path leaves the handin folder"
+    assert lines[-1] == "flag: mytorch/a.py:3: ctypes"
 
 
 def test_table_keeps_reasons_whole_when_printed_to_a_file_or_a_platform(monkeypatch):
@@ -78,13 +81,16 @@ def _documented_keys() -> set:
 
 def test_json_report_follows_its_documented_schema():
     data = json.loads(reports.as_json(sample_report()))
-    top = {"version", "submission", "seed", "score", "max_score", "seconds", "components", "warnings", "tests"}
+    top = {"version", "submission", "seed", "score", "max_score", "seconds", "components", "warnings", "tests",
+           "isolation", "flags"}
     test_keys = {"component", "name", "target", "score", "max_score", "status", "reason", "visibility", "seconds",
                  "parts"}
     assert set(data) == top and all(set(t) == test_keys for t in data["tests"])
     assert all(set(p) == {"part", "passed", "reason"} for t in data["tests"] for p in t["parts"])
-    assert (top | test_keys | {"part", "passed"}) <= _documented_keys()  # the docstring names every key
-    assert data["version"] == 1 and data["seed"] == 7 and data["submission"] == "handin.tar"
+    assert (top | test_keys | {"part", "passed", "file", "line", "what"}) <= _documented_keys()  # every key named
+    assert data["version"] == 2 and data["seed"] == 7 and data["submission"] == "handin.tar"
+    assert data["isolation"] == "uid 990 + rlimits"
+    assert data["flags"] == [{"file": "mytorch/a.py", "line": 3, "what": "ctypes"}]
     assert (data["score"], data["max_score"], data["seconds"]) == (3.0, 6.0, 20.5)
     assert data["components"] == {FIRST.key: 2.0, LAST.key: 1.0}
     assert data["warnings"] == ["refused '../x.py': path leaves the handin folder"]
@@ -129,14 +135,15 @@ def test_gradescope_results_follow_the_specification(tmp_path):
     assert (results["score"], results["max_score"], results["execution_time"]) == (3.0, 6.0, 20.5)
     assert results["visibility"] in GRADESCOPE_VISIBILITY
     assert results["stdout_visibility"] in GRADESCOPE_VISIBILITY
-    assert results["output"].splitlines() == ["Graded with seed 7.",
+    assert results["output"].splitlines() == ["Graded with seed 7.", "Isolation: uid 990 + rlimits",
                                               "Note: refused '../x.py': path leaves the handin folder"]
+    assert results["output_format"] == "text" and "ctypes" not in json.dumps(results)  # flags: staff only
     kinds = {"name": "text", "number": "text", "score": "number", "max_score": "number", "status": "text",
-             "output": "text", "visibility": "text", "execution_time": "number"}
+             "output": "text", "output_format": "text", "visibility": "text", "execution_time": "number"}
     assert len(results["tests"]) == 3
     for number, test in enumerate(results["tests"], start=1):
         assert {key: _kind(test[key]) for key in kinds} == kinds, test
-        assert test["number"] == str(number)
+        assert test["number"] == str(number) and test["output_format"] == "text"
         assert test["status"] in {"passed", "failed"} and test["visibility"] in GRADESCOPE_VISIBILITY
     passed, partial, crashed = results["tests"]
     assert passed["name"] == f"{FIRST.key}: first.passes (MemoryBuffer)"

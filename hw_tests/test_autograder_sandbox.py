@@ -578,7 +578,7 @@ def test_command_line_json_report_of_the_reference_has_full_marks():
                                env={**os.environ, "PYTHONPATH": str(REPO)})
     assert completed.returncode == 0, completed.stderr
     data = json.loads(completed.stdout)
-    assert data["version"] == 1 and data["seed"] == DEFAULT_SEED
+    assert data["version"] == 2 and data["seed"] == DEFAULT_SEED
     assert data["score"] == data["max_score"] == total_points()
     assert [t["name"] for t in data["tests"]] == [t.name for _, t in all_tests()]
     failed = [(t["name"], t["reason"]) for t in data["tests"] if t["status"] != "passed"]

@@ -289,18 +289,11 @@ def _read_results(result_file: Path, names: list, returncode: int, err_tail: str
     try:
         data = read_untrusted(result_file, MAX_RESULT_BYTES)
     except FileNotFoundError:
-        if "MemoryError" in err_tail or returncode == -signal.SIGKILL:
-            return _every(names, ChildResult("memory", f"memory limit exceeded ({memory_mb} MiB)", seconds=seconds))
-        if returncode == -getattr(signal, "SIGXCPU", 24):
-            return _every(names, ChildResult("timeout", "CPU time limit exceeded", seconds=seconds))
-        if returncode < 0:
-            return _every(names, ChildResult("crashed", f"the test process crashed ({_signal_name(-returncode)})",
-                                             seconds=seconds))
-        return _every(names, ChildResult("crashed", f"the submission ended the test process (exit code "
-                                                    f"{returncode}, e.g. sys.exit or os._exit) before it returned "
-                                                    "results", seconds=seconds))
+        data = b""
     except (OSError, protocol.ProtocolError) as error:
         return _every(names, _unreadable(str(error), seconds))
+    if not data:  # the grader left the file empty: the process ended before it wrote its results
+        return _every(names, _ended_early(returncode, err_tail, memory_mb, seconds))
     try:
         header, arrays = protocol.decode(data)
         statuses = _validated(header, names)
@@ -315,6 +308,17 @@ def _read_results(result_file: Path, names: list, returncode: int, err_tail: str
         results[name] = ChildResult(case["status"], message, outputs, _unprefixed(case["bad_outputs"], prefix),
                                     seconds, _strip_probe_prefix(case["probe"], prefix))
     return results
+
+
+def _ended_early(returncode: int, err_tail: str, memory_mb: int, seconds: float) -> ChildResult:
+    if "MemoryError" in err_tail or returncode == -signal.SIGKILL:
+        return ChildResult("memory", f"memory limit exceeded ({memory_mb} MiB)", seconds=seconds)
+    if returncode == -getattr(signal, "SIGXCPU", 24):
+        return ChildResult("timeout", "CPU time limit exceeded", seconds=seconds)
+    if returncode < 0:
+        return ChildResult("crashed", f"the test process crashed ({_signal_name(-returncode)})", seconds=seconds)
+    return ChildResult("crashed", f"the submission ended the test process (exit code {returncode}, e.g. sys.exit "
+                                  "or os._exit) before it returned results", seconds=seconds)
 
 
 def _unreadable(why: str, seconds: float) -> ChildResult:

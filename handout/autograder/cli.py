@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Optional
 
 from autograder.grading import report as reports
+from autograder.grading.flags import flag_handin
 from autograder.grading.grade import failed_report, grade
 from autograder.grading.sandbox import IsolationUnavailable, isolation
 from autograder.options import add_grading_options, add_only_option, parse_checked
-from autograder.grading.staging import SubmissionError, open_handin
+from autograder.grading.staging import SubmissionError, open_handin, reference_root
 
 
 def grade_parser() -> argparse.ArgumentParser:
@@ -37,12 +38,15 @@ def grade_path(path: Optional[Path], args: argparse.Namespace, progress=None,
 
     ``require_isolation``: refuse to run the handin unconfined (the report is then all zeros,
     its reason saying why and how to fix it). Returns (report, warnings); the warnings
-    (refused archive members, ...) are also in ``report.warnings``.
+    (refused archive members, ...) are also in ``report.warnings``, and the flags for staff
+    (``autograder.grading.flags``) in ``report.flags``.
     """
     warnings: list = []
+    flags: list = []
     only = getattr(args, "only", None)
     try:
-        with isolation() as iso, open_handin(path, warnings) as folder:
+        with isolation() as iso, open_handin(path, warnings, group=iso.uid) as folder:
+            flags = flag_handin(folder)
             result = grade(folder, seed=args.seed, timeout=args.timeout, memory_mb=args.memory_mb, jobs=args.jobs,
                            only=only, progress=progress, iso=iso, require_isolation=require_isolation)
     except SubmissionError as error:
@@ -50,9 +54,9 @@ def grade_path(path: Optional[Path], args: argparse.Namespace, progress=None,
     except IsolationUnavailable as error:
         result = failed_report(str(path), args.seed, f"grader_error: not graded: {error}", only)
         result.isolation = "none: grading refused"
-    if path is not None:
-        result.submission = str(path)  # not the temporary folder an archive was unpacked into
-    result.warnings = warnings
+    # Named as given, not as the staging folder it was copied into.
+    result.submission = str(path) if path is not None else f"the bundled reference ({reference_root()})"
+    result.warnings, result.flags = warnings, flags
     return result, warnings
 
 
