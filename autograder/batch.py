@@ -44,10 +44,10 @@ from typing import Optional, TextIO
 
 from autograder.grading import report as reports
 from autograder.grading.flags import flag_handin
-from autograder.grading.grade import (DEFAULT_MEMORY_MB, DEFAULT_SEED, DEFAULT_TIMEOUT, UNISOLATED_HELP, Report,
-                                      failed_report, grade)
+from autograder.grading.grade import (DEFAULT_HANDIN_TIMEOUT, DEFAULT_MEMORY_MB, DEFAULT_SEED, DEFAULT_TIMEOUT,
+                                      UNISOLATED_HELP, Report, failed_report, grade)
 from autograder.grading.sandbox import IsolationUnavailable, isolation
-from autograder.options import add_isolation_option, add_only_option, parse_checked
+from autograder.options import add_handin_timeout_option, add_isolation_option, add_only_option, parse_checked
 from autograder.grading.rubric import RUBRIC, select_tests
 from autograder.grading.staging import SubmissionError, open_handin
 from autograder.grading.text import csv_cell, escape
@@ -97,7 +97,8 @@ def find_handins(folder: Path, skip: tuple = ()) -> list:
 
 def grade_handin(path: Path, seed: int = DEFAULT_SEED, timeout: float = DEFAULT_TIMEOUT,
                  memory_mb: int = DEFAULT_MEMORY_MB, only: Optional[list] = None, jobs: int = 1,
-                 progress=None, require_isolation: bool = True) -> HandinResult:
+                 progress=None, require_isolation: bool = True,
+                 handin_timeout: float = DEFAULT_HANDIN_TIMEOUT) -> HandinResult:
     """Grade one handin; never raises: a handin that cannot be graded gets zeros and the reason.
 
     Each handin gets an isolation of its own (as root, a uid no other handin shares).
@@ -108,7 +109,8 @@ def grade_handin(path: Path, seed: int = DEFAULT_SEED, timeout: float = DEFAULT_
         with isolation() as iso, open_handin(path, warnings, group=iso.uid) as folder:
             flags = flag_handin(folder)
             report = grade(folder, seed=seed, timeout=timeout, memory_mb=memory_mb, jobs=jobs, only=only,
-                           progress=progress, iso=iso, require_isolation=require_isolation)
+                           progress=progress, iso=iso, require_isolation=require_isolation,
+                           handin_timeout=handin_timeout)
         status = "import_error" if _import_failure(report) else "graded"
     except SubmissionError as error:
         report, status = failed_report(str(path), seed, str(error), only), "not_gradable"
@@ -190,7 +192,7 @@ class Progress:
 def run_batch(folder: Path, jobs: int = 1, seed: int = DEFAULT_SEED, timeout: float = DEFAULT_TIMEOUT,
               memory_mb: int = DEFAULT_MEMORY_MB, only: Optional[list] = None, json_dir: Optional[Path] = None,
               skip: tuple = (), stream: Optional[TextIO] = None, csv_path: Optional[Path] = None,
-              require_isolation: bool = True) -> list:
+              require_isolation: bool = True, handin_timeout: float = DEFAULT_HANDIN_TIMEOUT) -> list:
     """Grade every handin in ``folder``, ``jobs`` at once; results in the folder's (sorted) order.
 
     With ``csv_path``, each handin's row is appended to that CSV as soon as it is graded (the header
@@ -213,7 +215,7 @@ def run_batch(folder: Path, jobs: int = 1, seed: int = DEFAULT_SEED, timeout: fl
 
         # Tests of one handin run one at a time: the parallelism is across handins.
         result = grade_handin(path, seed, timeout, memory_mb, only, jobs=1, progress=tick,
-                              require_isolation=require_isolation)
+                              require_isolation=require_isolation, handin_timeout=handin_timeout)
         if json_dir is not None:
             reports.write_text(json_dir / report_file_name(result.name), reports.as_json(result.report))
         if log is not None:
@@ -319,6 +321,7 @@ def batch_parser() -> argparse.ArgumentParser:
     parser.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB,
                         help=f"memory limit per test process, MiB (default {DEFAULT_MEMORY_MB})")
     add_only_option(parser)
+    add_handin_timeout_option(parser)
     add_isolation_option(parser)
     return parser
 
@@ -339,7 +342,8 @@ def main(argv: Optional[list] = None) -> int:
             print(f"python -m autograder batch: refusing to grade: {UNISOLATED_HELP}", file=sys.stderr)
     started = time.monotonic()
     results = run_batch(args.folder, args.jobs, args.seed, args.timeout, args.memory_mb, args.only,
-                        args.json_dir, csv_path=args.csv, require_isolation=not args.allow_unisolated)
+                        args.json_dir, csv_path=args.csv, require_isolation=not args.allow_unisolated,
+                        handin_timeout=args.handin_timeout)
     print(summary(results, time.monotonic() - started))
     print(f"seed {args.seed}; grades written to {args.csv}" + (f", reports to {args.json_dir}/" if args.json_dir
                                                               else ""))

@@ -9,7 +9,7 @@ from typing import Optional
 
 from autograder.grading import report as reports
 from autograder.grading.flags import flag_handin
-from autograder.grading.grade import failed_report, grade
+from autograder.grading.grade import DEFAULT_HANDIN_TIMEOUT, failed_report, grade
 from autograder.grading.sandbox import IsolationUnavailable, isolation
 from autograder.options import add_grading_options, add_only_option, parse_checked
 from autograder.grading.staging import SubmissionError, open_handin, reference_root
@@ -48,7 +48,8 @@ def grade_path(path: Optional[Path], args: argparse.Namespace, progress=None,
         with isolation() as iso, open_handin(path, warnings, group=iso.uid) as folder:
             flags = flag_handin(folder)
             result = grade(folder, seed=args.seed, timeout=args.timeout, memory_mb=args.memory_mb, jobs=args.jobs,
-                           only=only, progress=progress, iso=iso, require_isolation=require_isolation)
+                           only=only, progress=progress, iso=iso, require_isolation=require_isolation,
+                           handin_timeout=getattr(args, "handin_timeout", DEFAULT_HANDIN_TIMEOUT))
     except SubmissionError as error:
         result = failed_report(str(path), args.seed, str(error), only)
     except IsolationUnavailable as error:

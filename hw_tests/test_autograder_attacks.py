@@ -396,3 +396,15 @@ def test_a_tape_that_makes_the_probe_s_oracle_explode_is_cut_off(tmp_path, monke
     linear = scores(root, ["linear.batch"], timeout=30)["linear.batch"]
     assert linear.status == "partial" or linear.score < POINTS["linear.batch"]
     assert "forward output is wrong" in linear.reason
+
+
+def test_a_handin_whose_every_test_hangs_holds_a_batch_slot_no_longer_than_its_budget(tmp_path):
+    root = handin(tmp_path, """
+        import time
+
+        time.sleep(3600)
+        """)
+    report = grade(root, only=FEW, jobs=1, timeout=30, handin_timeout=3)
+    reasons = [t.reason for t in report.tests]
+    assert report.score == 0 and "timed out after 3 s" in reasons[0], reasons
+    assert all(r == "not run: the handin's time budget of 3 s was used up" for r in reasons[1:]), reasons

@@ -217,7 +217,7 @@ def run_in_child(cases: list, inputs: dict, submission: Path, iso: Optional[Isol
                 try:
                     process.communicate(message, timeout=timeout)
                 except subprocess.TimeoutExpired:
-                    return _every(names, ChildResult("timeout", f"timed out after {timeout:g} s", seconds=timeout))
+                    return _every(names, ChildResult("timeout", f"timed out after {timeout:.3g} s", seconds=timeout))
                 finally:
                     _kill_group(process)  # and whatever the handin started
                 seconds = time.monotonic() - started

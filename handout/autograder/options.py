@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Optional
 
-from autograder.grading.grade import DEFAULT_MEMORY_MB, DEFAULT_SEED, DEFAULT_TIMEOUT
+from autograder.grading.grade import DEFAULT_HANDIN_TIMEOUT, DEFAULT_MEMORY_MB, DEFAULT_SEED, DEFAULT_TIMEOUT
 from autograder.grading.rubric import select_tests
 
 
@@ -14,10 +14,17 @@ def add_grading_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"input seed (default {DEFAULT_SEED})")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                         help=f"wall-clock limit per test, seconds (default {DEFAULT_TIMEOUT:g})")
+    add_handin_timeout_option(parser)
     parser.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB,
                         help=f"memory limit per test process, MiB (default {DEFAULT_MEMORY_MB})")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="tests run at once")
     add_isolation_option(parser)
+
+
+def add_handin_timeout_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--handin-timeout", type=float, default=DEFAULT_HANDIN_TIMEOUT,
+                        help="wall-clock limit for all of one handin's tests, seconds; tests not started by then "
+                             f"fail unrun (default {DEFAULT_HANDIN_TIMEOUT:g}, 0: none)")
 
 
 def add_isolation_option(parser: argparse.ArgumentParser) -> None:

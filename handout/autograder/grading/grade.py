@@ -16,6 +16,7 @@ from autograder.grading.sandbox import (ChildResult, Isolation, IsolationUnavail
 
 DEFAULT_SEED = 11785
 DEFAULT_TIMEOUT = 20.0
+DEFAULT_HANDIN_TIMEOUT = 600.0
 DEFAULT_MEMORY_MB = 2048
 
 
@@ -58,15 +59,18 @@ class Report:
 def grade(submission: Path, seed: int = DEFAULT_SEED, timeout: float = DEFAULT_TIMEOUT,
           memory_mb: int = DEFAULT_MEMORY_MB, jobs: int = 2, only: Optional[list] = None,
           progress: Optional[Callable[[TestResult], None]] = None, iso: Optional[Isolation] = None,
-          require_isolation: bool = False) -> Report:
+          require_isolation: bool = False, handin_timeout: float = DEFAULT_HANDIN_TIMEOUT) -> Report:
     """Grade the staged ``mytorch/`` inside the folder ``submission``, each test in its own confined process.
 
     ``iso``: the isolation of this handin (``sandbox.isolation()``); a fresh one when None.
     ``require_isolation``: raise ``IsolationUnavailable`` rather than grade with none.
+    ``handin_timeout``: wall-clock seconds for the whole handin (0: none); tests that would start
+    after it fail unrun, so a handin whose every test hangs holds a batch's slot no longer than that.
     """
     if iso is None:
         with isolation() as fresh:
-            return grade(submission, seed, timeout, memory_mb, jobs, only, progress, fresh, require_isolation)
+            return grade(submission, seed, timeout, memory_mb, jobs, only, progress, fresh, require_isolation,
+                         handin_timeout)
     if require_isolation and not iso.isolated:
         raise IsolationUnavailable(UNISOLATED_HELP)
     cases = load_all()
@@ -74,9 +78,18 @@ def grade(submission: Path, seed: int = DEFAULT_SEED, timeout: float = DEFAULT_T
     selected = select_tests(only)
     started = time.monotonic()
 
+    deadline = started + handin_timeout if handin_timeout > 0 else float("inf")
+
     def one(item: tuple) -> TestResult:
         component, test = item
-        result = grade_case(cases[test.name], component, test, submission, seed, timeout, memory_mb, iso)
+        left = deadline - time.monotonic()
+        if left < 1.0:
+            result = TestResult(component.key, test.name, cases[test.name].target, 0.0, test.points, "failed",
+                                f"not run: the handin's time budget of {handin_timeout:g} s was used up",
+                                test.visibility, 0.0)
+        else:
+            result = grade_case(cases[test.name], component, test, submission, seed, min(timeout, left),
+                                memory_mb, iso)
         if progress:
             progress(result)
         return result
