@@ -715,6 +715,26 @@ def test_grading_a_handin_fills_its_flags_and_they_never_change_the_score(tmp_pa
     assert json.loads(reports.as_json(flagged))["flags"] == flagged.flags
 
 
+def test_the_kit_s_own_files_flag_no_handin_but_a_changed_copy_is_scanned(tmp_path):
+    """visualize.py starts Graphviz: handed out as it is, it must not flag every handin."""
+    handin = tmp_path / "handin"
+    shutil_copy_reference(handin)
+    assert flagging.flag_handin(handin) == []
+    visualize = handin / "mytorch" / "visualize.py"
+    visualize.write_text(visualize.read_text() + "\nimport os\nos.kill(1, 0)\n")
+    whats = {f["what"] for f in flagging.flag_handin(handin) if f["file"] == "mytorch/visualize.py"}
+    assert "subprocess (new processes)" in whats and any("kill" in w for w in whats), whats
+
+
+def test_a_bundle_carries_the_list_of_the_kit_s_given_files(tmp_path):
+    from autograder import package
+    files = dict(package.grader_files())
+    listed = files["autograder/grading/given_files.txt"].decode().split()
+    assert sorted(listed) == sorted(flagging.given_hashes()) and len(listed) >= 3
+    visualize = (staging.reference_root() / "mytorch" / "visualize.py").read_bytes()
+    assert flagging._digest(visualize) in listed
+
+
 def shutil_copy_reference(target: Path) -> None:
     import shutil
     shutil.copytree(staging.reference_root() / "mytorch", target / "mytorch",
