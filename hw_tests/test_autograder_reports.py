@@ -182,6 +182,10 @@ def _message(specs: list, payload: bytes, header: object = None) -> bytes:
     return struct.pack("<Q", len(head)) + head + payload
 
 
+def _framed(head: bytes) -> bytes:
+    return struct.pack("<Q", len(head)) + head
+
+
 @pytest.mark.parametrize("message, why", [
     (_message([{"name": "x", "dtype": "|O", "shape": [1], "nbytes": 8}], b"\0" * 8), "not a plain numeric dtype"),
     (_message([{"name": "x", "dtype": "<f8", "shape": [2], "nbytes": 8}], b"\0" * 8), "size does not match"),
@@ -191,6 +195,13 @@ def _message(specs: list, payload: bytes, header: object = None) -> bytes:
     (_message([], b"", header=[1, 2]), "header must be an object"),
     (struct.pack("<Q", 5) + b"{nope", "unreadable header"),
     (b"\1\2\3", "no header"),
+    # Found by attacking the grader: each once escaped the checks and crashed it.
+    pytest.param(_framed(b'{"header": ' + b"[" * 100_000 + b"]" * 100_000 + b', "arrays": []}'),
+                 "unreadable header", id="JSON nested 100,000 deep"),
+    (_message([{"name": "x", "dtype": "<f8", "shape": [1] * 65, "nbytes": 8}], b"\0" * 8), "bad shape"),
+    (_message([{"name": "x", "dtype": "<f8", "shape": [1], "nbytes": 8.0}], b"\0" * 8), "bad shape or size"),
+    (_message([{"name": "x", "dtype": ["<f8"], "shape": [1], "nbytes": 8}], b"\0" * 8), "not a plain numeric"),
+    (_message([{"name": "x", "dtype": "<f8", "shape": [True], "nbytes": 8}], b"\0" * 8), "bad shape"),
 ])
 def test_protocol_refuses_malformed_messages(message, why):
     with pytest.raises(protocol.ProtocolError, match=why):

@@ -17,6 +17,7 @@ import numpy as np
 # The dtypes an array may have on the wire; anything else (object arrays above all) is refused.
 ALLOWED_DTYPES = {"<f8", "<f4", "<f2", "<i8", "<i4", "<i2", "|i1", "<u8", "<u4", "<u2", "|u1", "|b1", "<c16", "<c8"}
 MAX_MESSAGE_BYTES = 256 * 2**20
+MAX_DIMENSIONS = 32  # NumPy's own limit is 64; no graded value has more than a handful
 
 
 class ProtocolError(ValueError):
@@ -55,8 +56,8 @@ def decode(message: bytes) -> tuple[dict, dict[str, np.ndarray]]:
     try:
         head = json.loads(message[8:8 + head_len].decode())
         header, specs = head["header"], head["arrays"]
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
-        raise ProtocolError(f"unreadable header: {error}") from None
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError) as error:
+        raise ProtocolError(f"unreadable header: {type(error).__name__}") from None
     if not isinstance(header, dict) or not isinstance(specs, list):
         raise ProtocolError("header must be an object and arrays a list")
     arrays, offset = {}, 8 + head_len
@@ -73,13 +74,13 @@ def _read_array(spec: Any, message: bytes, offset: int) -> tuple[str, np.ndarray
         name, dtype_str, shape, nbytes = spec["name"], spec["dtype"], tuple(spec["shape"]), spec["nbytes"]
     except (KeyError, TypeError) as error:
         raise ProtocolError(f"bad array description: {error}") from None
-    if not isinstance(name, str) or dtype_str not in ALLOWED_DTYPES:
-        raise ProtocolError(f"array {name!r}: dtype {dtype_str!r} is not a plain numeric dtype")
-    if not all(isinstance(n, int) and n >= 0 for n in shape):
-        raise ProtocolError(f"array {name!r}: bad shape {shape}")
+    if not isinstance(name, str) or not isinstance(dtype_str, str) or dtype_str not in ALLOWED_DTYPES:
+        raise ProtocolError(f"array {str(name)[:100]!r}: dtype {str(dtype_str)[:20]!r} is not a plain numeric dtype")
+    if len(shape) > MAX_DIMENSIONS or not all(type(n) is int and n >= 0 for n in shape) or type(nbytes) is not int:
+        raise ProtocolError(f"array {name[:100]!r}: bad shape or size")
     dtype = np.dtype(dtype_str)
     if int(np.prod(shape, dtype=object)) * dtype.itemsize != nbytes or offset + nbytes > len(message):
-        raise ProtocolError(f"array {name!r}: size does not match shape {shape} and dtype {dtype_str}")
+        raise ProtocolError(f"array {name[:100]!r}: size does not match shape {shape} and dtype {dtype_str}")
     array = np.frombuffer(message, dtype=dtype, count=nbytes // dtype.itemsize, offset=offset).reshape(shape).copy()
     return name, array, offset + nbytes
 
