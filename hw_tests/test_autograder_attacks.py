@@ -408,3 +408,65 @@ def test_a_handin_whose_every_test_hangs_holds_a_batch_slot_no_longer_than_its_b
     reasons = [t.reason for t in report.tests]
     assert report.score == 0 and "timed out after 3 s" in reasons[0], reasons
     assert all(r == "not run: the handin's time budget of 3 s was used up" for r in reasons[1:]), reasons
+
+
+# ---------------------------------------------------------------- what Landlock does not cover, as root
+
+@needs_root
+def test_no_udp_packet_leaves_a_test_process(tmp_path):
+    import socket
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.settimeout(0.5)
+    port = listener.getsockname()[1]
+    root = handin(tmp_path, f"""
+        import socket
+
+        def add_backward(grad_output, a, b):
+            try:
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"leak", ("127.0.0.1", {port}))
+                raise RuntimeError("sent")
+            except OSError as error:
+                raise RuntimeError(type(error).__name__)
+        """, module="nn/functional.py")
+    reason = scores(root, ["backward.add"])["backward.add"].reason
+    try:
+        received = listener.recv(16)
+    except socket.timeout:
+        received = b""
+    finally:
+        listener.close()
+    assert received == b"" and "sent" not in reason.split("RuntimeError")[1][:30], reason
+
+
+@needs_root
+def test_system_v_shared_memory_dies_with_the_test(tmp_path):
+    """A segment would outlive the process that made it, holding memory outside every limit."""
+    def segments() -> int:
+        return len(Path("/proc/sysvipc/shm").read_text().splitlines()) - 1
+
+    before = segments()
+    root = handin(tmp_path, """
+        import ctypes
+
+        def add_backward(grad_output, a, b):
+            libc = ctypes.CDLL(None, use_errno=True)
+            made = libc.shmget(0, 64 * 2**20, 0o1000 | 0o600)  # IPC_PRIVATE, IPC_CREAT
+            raise RuntimeError(f"made {made}")
+        """, module="nn/functional.py")
+    reason = scores(root, ["backward.add"])["backward.add"].reason
+    assert "made " in reason and "made -1" not in reason, reason  # it could make one: in its own namespace
+    assert segments() == before
+
+
+@needs_root
+def test_folders_are_never_covered_in_the_grader_s_own_mount_namespace(tmp_path):
+    """The tmpfs that hides an unreachable folder from the test process must never be mounted for everyone."""
+    from autograder.harness import confine
+
+    blocked = tmp_path / "blocked"
+    (blocked / "inside").mkdir(parents=True)
+    blocked.chmod(0o700)
+    with pytest.raises(confine.ConfinementError, match="mount namespace"):
+        confine.reveal([blocked / "inside"], 61999, 61999, tmp_path)
+    assert (blocked / "inside").is_dir() and not os.path.ismount(blocked)

@@ -4,9 +4,10 @@ Applied in this order, each only where the platform has it:
 
 1. resource limits (``setrlimit``): address space, CPU seconds, processes of
    the uid, size of any file written, open files, no core dumps;
-2. when the grader runs as root: a private mount namespace that makes the
-   Python installation reachable for the unprivileged uid when it lives under
-   a folder that uid cannot enter (a pyenv under /root), then ``setgroups``,
+2. when the grader runs as root: mount, IPC and network namespaces of its own
+   (no network at all; System V memory dies with the test); the Python
+   installation made reachable for the unprivileged uid when it lives under a
+   folder that uid cannot enter (a pyenv under /root); then ``setgroups``,
    ``setgid`` and ``setuid`` to that uid: no capability is left;
 3. on Linux, Landlock (``landlock_create_ruleset`` / ``landlock_add_rule`` /
    ``landlock_restrict_self``, through ``ctypes``): the process and all it
@@ -60,7 +61,7 @@ def apply_limits(limits: dict) -> None:
 
 # ---------------------------------------------------------------- the unprivileged uid
 
-_CLONE_NEWNS = 0x00020000
+_CLONE_NEWNS, _CLONE_NEWIPC, _CLONE_NEWNET = 0x00020000, 0x08000000, 0x40000000
 _MS_BIND, _MS_REC, _MS_PRIVATE = 0x1000, 0x4000, 1 << 18
 _MNT_DETACH = 2
 
@@ -95,20 +96,31 @@ def blocked_ancestors(paths: list, uid: int, gid: int) -> list:
     return sorted(blocked)
 
 
+def own_namespaces() -> None:
+    """Give this process mount, IPC and network namespaces of its own (needs root).
+
+    Its mounts change nothing outside; System V segments and message queues it makes die
+    with it instead of outliving the test; its network has no interface but a loopback
+    that is down, so no packet (UDP included, which Landlock does not cover) leaves it.
+    """
+    libc = _libc()
+    _check(libc.unshare(_CLONE_NEWNS | _CLONE_NEWIPC | _CLONE_NEWNET), "unshare(mount, IPC, network)")
+    _check(libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "making mounts private")
+
+
 def reveal(paths: list, uid: int, gid: int, scratch: Path) -> list:
-    """Make every folder of ``paths`` reachable for ``uid`` in a mount namespace of this process alone.
+    """Make every folder of ``paths`` reachable for ``uid``, in this process's own mount namespace.
 
     A folder on the way that the uid cannot enter (``/root`` at mode 0700, holding a
     pyenv) is covered by an empty tmpfs in which only the needed paths are bind-mounted
-    back: the uid reaches what it needs and sees nothing else of that folder. Needs root.
-    Returns the folders it covered.
+    back: the uid reaches what it needs and sees nothing else of that folder. Needs root,
+    after ``own_namespaces``. Returns the folders it covered.
     """
     covered = blocked_ancestors(paths, uid, gid)
-    if not covered:
-        return []
+    if covered and _same_mount_namespace(os.getpid(), os.getppid()):
+        # Covering /root in the grader's own namespace would hide it from every process on the machine.
+        raise ConfinementError("refusing to cover folders outside a mount namespace of this process's own")
     libc = _libc()
-    _check(libc.unshare(_CLONE_NEWNS), "unshare(CLONE_NEWNS)")
-    _check(libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "making mounts private")
     for number, folder in enumerate(covered):
         inside = sorted({Path(p).resolve() for p in paths if folder in Path(p).resolve().parents})
         held = []
@@ -135,6 +147,13 @@ def reveal(paths: list, uid: int, gid: int, scratch: Path) -> list:
             _check(libc.umount2(str(hold).encode(), _MNT_DETACH), f"unmounting {hold}")
             hold.rmdir() if hold.is_dir() else hold.unlink()
     return covered
+
+
+def _same_mount_namespace(pid: int, other: int) -> bool:
+    try:
+        return os.stat(f"/proc/{pid}/ns/mnt").st_ino == os.stat(f"/proc/{other}/ns/mnt").st_ino
+    except OSError:  # no /proc to tell: assume the worst
+        return True
 
 
 def drop_privileges(uid: int, gid: int) -> None:
@@ -249,6 +268,7 @@ def confine(spec: dict, scratch: Path) -> None:
     """
     uid, gid = spec.get("uid"), spec.get("gid")
     if uid is not None:
+        own_namespaces()
         reveal(list(spec["reveal"]), uid, gid, scratch)
     apply_limits(spec.get("limits") or {})
     if uid is not None:
@@ -261,7 +281,7 @@ def describe(uid: Optional[int], abi: int, user_name: str = "") -> str:
     """The isolation line of a report: 'uid 61001 + landlock abi 7 (fs, net, signals) + rlimits'."""
     parts = []
     if uid is not None:
-        parts.append(f"uid {uid}" + (f" ({user_name})" if user_name else ""))
+        parts.append(f"uid {uid}" + (f" ({user_name})" if user_name else "") + " + namespaces (mount, ipc, net)")
     if abi:
         parts.append(f"landlock abi {abi} ({', '.join(landlock_features(abi))})")
     if resource is not None:
