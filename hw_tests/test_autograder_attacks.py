@@ -184,7 +184,7 @@ def test_a_flood_on_stderr_is_capped_and_costs_the_grader_no_memory(tmp_path):
 
         def add_backward(grad_output, a, b):
             block = b"x" * 2**20
-            for _ in range(256):  # 256 MiB, far past the 64 MiB file size limit
+            for _ in range(256):  # 256 MiB, far past the 16 MiB file size limit
                 os.write(2, block)
             raise RuntimeError("unreachable")
         """, module="nn/functional.py")
