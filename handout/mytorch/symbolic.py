@@ -564,37 +564,51 @@ def _map_postorder(expr: Expr, visit: Callable[[Expr, List[Any]], Any]) -> Any:
     return results[id(expr)]
 
 
+def _cached(expr: Expr, attribute: str, compute: Callable[[Expr, List[Any]], Any]) -> Any:
+    """compute(node, the arguments' results), stored on each node as ``attribute``.
+
+    Like _map_postorder, but the walk stops at nodes that already have a result,
+    so asking again about a bigger expression built from old parts costs only the new nodes.
+    """
+    stack = [expr]
+    while stack:
+        node = stack[-1]
+        if attribute in node.__dict__:
+            stack.pop()
+            continue
+        missing = [a for a in node.args if attribute not in a.__dict__]
+        if missing:
+            stack.extend(missing)
+            continue
+        stack.pop()
+        node.__dict__[attribute] = compute(node, [a.__dict__[attribute] for a in node.args])
+    return expr.__dict__[attribute]
+
+
 # Structural keys by hash-consing: a node's key is a small integer looked up from
 # (its class, its name or value, its arguments' keys). Equal keys, equal structure.
 _KEYS: Dict[tuple, int] = {}
 
 
+def _key_of(node: Expr, arg_keys: List[int]) -> int:
+    if isinstance(node, Symbol):
+        label: Any = ("symbol", node.name)
+    elif isinstance(node, Const):
+        label = ("const", type(node.value).__name__, node.value)
+    else:
+        label = (type(node).__name__, tuple(arg_keys))
+    return _KEYS.setdefault(label, len(_KEYS))
+
+
 def structure_key(expr: Expr) -> int:
     """Equal for two expressions exactly when they are the same tree (cached on each node)."""
-    def visit(node: Expr, arg_keys: List[int]) -> int:
-        cached = node.__dict__.get("_key")
-        if cached is not None:
-            return cached
-        if isinstance(node, Symbol):
-            label: Any = ("symbol", node.name)
-        elif isinstance(node, Const):
-            label = ("const", type(node.value).__name__, node.value)
-        else:
-            label = (type(node).__name__, tuple(arg_keys))
-        key = _KEYS.setdefault(label, len(_KEYS))
-        node.__dict__["_key"] = key
-        return key
-
-    cached = expr.__dict__.get("_key")
-    return cached if cached is not None else _map_postorder(expr, visit)
+    return _cached(expr, "_key", _key_of)
 
 
 def _depends_on(expr: Expr, x: Symbol) -> bool:
-    cached = expr.__dict__.get("_symbols")
-    if cached is None:
-        cached = frozenset(expr.free_symbols())
-        expr.__dict__["_symbols"] = cached
-    return x.name in cached
+    names = _cached(expr, "_symbols", lambda node, args: frozenset([node.name]) if isinstance(node, Symbol)
+                    else frozenset().union(*args))
+    return x.name in names
 
 
 def tree_size(expr: Expr) -> int:
