@@ -23,7 +23,7 @@ A plot needs matplotlib (skipped with a note otherwise).
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
