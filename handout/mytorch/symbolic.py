@@ -149,10 +149,7 @@ class Expr:
         return to_string(self)
 
     def __repr__(self) -> str:
-        size = tree_size(self)
-        if size > 200:  # a swollen derivative would print megabytes (tracebacks, the REPL): give its size
-            return f"<{type(self).__name__} expression of {size} nodes as a tree, {dag_size(self)} distinct>"
-        return f"<{type(self).__name__} {to_string(self)}>"
+        return f"<{type(self).__name__} {_short(self)}>"
 
     def to_latex(self) -> str:
         """LaTeX for slides: ``(x**2 + 2**x).to_latex() == 'x^{2} + 2^{x}'``."""
@@ -199,11 +196,19 @@ class Expr:
             return evaluate(expr, values)
 
         function.__name__ = "f"
-        function.__doc__ = f"f({', '.join(names)}) = {self}"
+        function.__doc__ = f"f({', '.join(names)}) = {_short(self)}"
         return function
 
 
 Operand = Union[Expr, int, float, Fraction]
+
+
+def _short(expr: Expr) -> str:
+    """The formula, or only its size when written out it would be long (tracebacks, the REPL, messages)."""
+    size = tree_size(expr)
+    if size > 200:  # a swollen derivative would print megabytes
+        return f"expression of {size} nodes as a tree, {dag_size(expr)} distinct"
+    return to_string(expr)
 
 
 def as_expr(x: Any) -> Expr:
@@ -342,7 +347,7 @@ class Div(Expr):
 
     def __init__(self, a: Expr, b: Expr) -> None:
         if _is_number(b, 0):
-            raise ZeroDivisionError(f"symbolic: division by the number 0 in ({to_string(a)})/0")
+            raise ZeroDivisionError(f"symbolic: division by the number 0 in ({_short(a)})/0")
         self.args = (a, b)
 
     def derivative(self, d_args: Sequence[Expr], wrt: "Symbol") -> Expr:
@@ -635,7 +640,7 @@ def dag_size(*exprs: Expr) -> int:
 
 # ============================================================ differentiation
 
-def diff(f: Operand, x: Symbol, simplify: bool = True) -> Expr:  # noqa: F811 (the flag shadows the function)
+def diff(f: Operand, x: Symbol, simplify: bool = True) -> Expr:
     """df/dx as an expression; ``simplify=False`` gives the rules' raw output.
 
     Each node's derivative comes from its own rule (``Node.derivative``) and the
@@ -643,8 +648,9 @@ def diff(f: Operand, x: Symbol, simplify: bool = True) -> Expr:  # noqa: F811 (t
     twice is differentiated once.
     """
     if not isinstance(x, Symbol):
+        shown = _short(x) if isinstance(x, Expr) else repr(x)
         raise TypeError(f"diff: differentiate with respect to a Symbol, not {type(x).__name__} "
-                        f"{x!s}; for d/d(expression), introduce a symbol for it")
+                        f"{shown}; for d/d(expression), introduce a symbol for it")
     f = as_expr(f)
     raw = _map_postorder(f, lambda node, d_args: node.derivative(d_args, x))
     return _simplify(raw) if simplify else raw
