@@ -11,7 +11,6 @@
 import contextlib
 import io
 import json
-import os
 import runpy
 import sys
 from pathlib import Path
@@ -92,12 +91,12 @@ def test_source_runs_as_a_script_without_matplotlib(monkeypatch):
         assert line in out
 
 
-def test_notebook_executes_with_nbclient():
+def test_notebook_executes_with_nbclient(monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
     notebook = nbformat.read(str(NOTEBOOK), as_version=4)
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # the kernel inherits it: no display needed
     client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
                                      resources={"metadata": {"path": str(NOTEBOOKS)}})
     client.execute()  # raises CellExecutionError, naming the cell, on any error
