@@ -470,3 +470,18 @@ def test_folders_are_never_covered_in_the_grader_s_own_mount_namespace(tmp_path)
     with pytest.raises(confine.ConfinementError, match="mount namespace"):
         confine.reveal([blocked / "inside"], 61999, 61999, tmp_path)
     assert (blocked / "inside").is_dir() and not os.path.ismount(blocked)
+
+
+def test_stubs_that_do_nothing_earn_nothing(tmp_path):
+    """Parts that check "nothing happened" (no gradient, an empty tape, no call) also check that
+    something did happen first, so a buffer and an engine that do nothing score 0."""
+    import re
+
+    root = tmp_path / "lazy"
+    shutil.copytree(STARTER, root / "mytorch", ignore=shutil.ignore_patterns("__pycache__"))
+    for module in ("utils.py", "autograd_engine.py"):
+        path = root / "mytorch" / module
+        path.write_text(re.sub(r"raise NotImplementedError\(.*\)", "return None", path.read_text()))
+    only = [test.name for component, test in all_tests() if component.key in ("memory_buffer", "autograd_engine")]
+    results = scores(root, only)
+    assert {name: r.score for name, r in results.items() if r.score} == {}

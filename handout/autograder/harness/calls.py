@@ -171,7 +171,8 @@ def _buffer_views(sub: Submission, inputs: dict) -> dict:
     Wt = W.T
     return {"gradient of W": buffer.get_param(W), "gradient of x": buffer.get_param(x),
             "gradient of x.reshape(-1)": buffer.get_param(flat),
-            "a fresh view W.T has no gradient": not buffer.is_in_memory(Wt)}
+            # A buffer that stores nothing must not earn this part: W must have its gradient, the view none.
+            "W has a gradient and a fresh view W.T has none": buffer.is_in_memory(W) and not buffer.is_in_memory(Wt)}
 
 
 def _buffer_set_clear(sub: Submission, inputs: dict) -> dict:
@@ -180,8 +181,10 @@ def _buffer_set_clear(sub: Submission, inputs: dict) -> dict:
     buffer.update_param(x, g1)
     buffer.set_param(x, g2)
     after_set = np.array(buffer.get_param(x))
+    before = bool(buffer.is_in_memory(x))
     buffer.clear()
-    return {"get_param after set_param": after_set, "is_in_memory after clear": bool(buffer.is_in_memory(x))}
+    return {"get_param after set_param": after_set,
+            "in memory before clear, not after": before and not bool(buffer.is_in_memory(x))}
 
 
 # ---------------------------------------------------------------- engine scenarios
@@ -291,9 +294,13 @@ def _engine_zero_grad(sub: Submission, inputs: dict) -> dict:
     a, b = inputs["a"], inputs["b"]
     engine.add_operation([a, b], a * b, [None, None], mul_grad)
     engine.backward(1.0)
+    recorded, had_gradient = len(engine.operation_list), bool(engine.memory_buffer.is_in_memory(a))
     engine.zero_grad()
-    emptied = {"operation_list empty after zero_grad": len(engine.operation_list) == 0,
-               "memory buffer empty after zero_grad": not engine.memory_buffer.is_in_memory(a)}
+    # Each part needs the state before zero_grad too: an engine that records and stores nothing earns neither.
+    emptied = {"operation_list: 1 operation, then none after zero_grad":
+               recorded == 1 and len(engine.operation_list) == 0,
+               "memory buffer: a gradient for a, then none after zero_grad":
+               had_gradient and not engine.memory_buffer.is_in_memory(a)}
     engine.add_operation([a, b], a * b, [None, None], mul_grad)
     engine.backward(1.0)
     emptied["dL/da of the next pass (not added to the old one)"] = engine.memory_buffer.get_param(a)
@@ -304,18 +311,23 @@ def _engine_other_output(sub: Submission, inputs: dict) -> dict:
     """Two results on one tape; differentiate the first: the second's operation must not run."""
     engine = sub.new_engine()
     a, b = inputs["a"], inputs["b"]
-    calls = []
+    calls = {"mul": 0, "exp": 0}
+
+    def counting_mul_grad(grad_output, a, b):
+        calls["mul"] += 1
+        return mul_grad(grad_output, a, b)
 
     def counting_exp_grad(grad_output, a):
-        calls.append(1)
+        calls["exp"] += 1
         return exp_grad(grad_output, a)
 
     first = a * b
-    engine.add_operation([a, b], first, [None, None], mul_grad)
+    engine.add_operation([a, b], first, [None, None], counting_mul_grad)
     engine.add_operation([a], np.exp(a), [None], counting_exp_grad)
     engine.backward(inputs["g"], output=first)
     return {"dL/da of the first result": engine.memory_buffer.get_param(a),
-            "backward calls of the unrelated operation": len(calls)}
+            "the first result's operation ran once, the unrelated one not at all":
+            calls["mul"] == 1 and calls["exp"] == 0}
 
 
 SCENARIOS: dict[str, Callable[[Submission, dict], dict]] = {

@@ -18,7 +18,8 @@ scenario("buffer.accumulate", "MemoryBuffer.add_spot/update_param/get_param", _n
 scenario("buffer.views", "MemoryBuffer keys (views and reused addresses)",
          _normal((3, 4), (2, 5), (3, 4), (4, 3), (2, 5), (10,)),
          lambda inputs: {"gradient of W": inputs["x2"], "gradient of x": inputs["x4"],
-                         "gradient of x.reshape(-1)": inputs["x5"], "a fresh view W.T has no gradient": True})
+                         "gradient of x.reshape(-1)": inputs["x5"],
+                         "W has a gradient and a fresh view W.T has none": True})
 
 scenario("buffer.set_clear", "MemoryBuffer.set_param/clear", _normal((4,), (4,), (4,)),
-         lambda inputs: {"get_param after set_param": inputs["x2"], "is_in_memory after clear": False})
+         lambda inputs: {"get_param after set_param": inputs["x2"], "in memory before clear, not after": True})
