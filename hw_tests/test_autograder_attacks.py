@@ -485,3 +485,26 @@ def test_stubs_that_do_nothing_earn_nothing(tmp_path):
     only = [test.name for component, test in all_tests() if component.key in ("memory_buffer", "autograd_engine")]
     results = scores(root, only)
     assert {name: r.score for name, r in results.items() if r.score} == {}
+
+
+def test_code_hidden_in_a_zip_inside_the_handin_never_runs(tmp_path):
+    """The starter plus a zip on sys.path carrying a copy of the kit's own oracle once earned 100/100 with no
+    flag: only Python sources are staged, and the sys.path edit is flagged."""
+    import zipfile
+    from argparse import Namespace
+
+    from autograder.cli import grade_path
+
+    root = handin(tmp_path, """
+        import os as _o, sys as _s
+        _s.path.insert(0, _o.path.join(_o.path.dirname(__file__), "res.zip"))
+        import kit_hook
+        """, source=STARTER)
+    with zipfile.ZipFile(root / "mytorch" / "res.zip", "w") as bundle:
+        bundle.writestr("kit_hook.py", "import sys\nsys.modules['autograder.harness.calls'].RUNNERS.clear()\n")
+    args = Namespace(seed=11785, timeout=30, memory_mb=2048, jobs=2, only=FEW, handin_timeout=600)
+    report, warnings = grade_path(root, args)
+    assert report.score == 0
+    assert all("No module named 'kit_hook'" in t.reason for t in report.tests), [t.reason for t in report.tests]
+    assert "refused 'mytorch/res.zip': not a Python source (only .py files are graded)" in warnings
+    assert any(f["what"].startswith("sys.path") for f in report.flags), report.flags

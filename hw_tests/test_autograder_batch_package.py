@@ -79,7 +79,7 @@ def engine_syntax_error_line(folder: Path) -> int:
 
 ONLY = ["buffer.accumulate", "backward.add"]
 FULL = POINTS["buffer.accumulate"] + POINTS["backward.add"]
-BUG_MARKER = "grader_bug_marker.txt"  # a handin holding this file makes the (patched) grader crash
+BUG_MARKER = "grader_bug_marker.py"  # a handin holding this file makes the (patched) grader crash
 
 
 def make_handins(folder: Path) -> dict:

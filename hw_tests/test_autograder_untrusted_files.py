@@ -363,6 +363,24 @@ def test_the_reference_is_staged_too(tmp_path):
         assert not list(folder.rglob("__pycache__"))
 
 
+def test_only_python_sources_of_mytorch_are_staged(tmp_path):
+    """A zip put on sys.path (carrying, say, a copy of the kit's grader) would hold code no scan reads."""
+    archive = write(tmp_path / "handin.tar", tar_bytes([("mytorch/__init__.py", INIT), ("mytorch/res.zip", b"PK"),
+                                                        ("mytorch/data.npy", b"x"), ("notes.txt", b"x")]))
+    files, warnings = stage_of(archive)
+    assert files == ["mytorch", "mytorch/__init__.py"]
+    assert warnings == ["refused 'mytorch/res.zip': not a Python source (only .py files are graded)",
+                        "refused 'mytorch/data.npy': not a Python source (only .py files are graded)"]
+    folder = tmp_path / "folder"
+    (folder / "mytorch").mkdir(parents=True)
+    (folder / "mytorch" / "__init__.py").write_bytes(INIT)
+    (folder / "mytorch" / "res.zip").write_bytes(b"PK")
+    warnings = []
+    with open_handin(folder, warnings) as staged:
+        assert sorted(p.name for p in (staged / "mytorch").iterdir()) == ["__init__.py"]
+    assert warnings == ["refused 'mytorch/res.zip': not a Python source (only .py files are graded)"]
+
+
 def test_an_archive_is_staged_with_only_its_mytorch(tmp_path):
     archive = write(tmp_path / "handin.tar", tar_bytes([("top/README", b"x"), ("top/mytorch/__init__.py", INIT),
                                                         ("top/mytorch/__pycache__/__init__.cpython-311.pyc", b"x")]))
@@ -400,10 +418,10 @@ def test_a_lone_archive_in_a_folder_is_graded_with_a_note(tmp_path):
 
 def test_unpack_never_writes_outside_its_folder_even_through_a_clashing_member(tmp_path):
     # A file then a folder of the same name: the second member is refused, not an OSError for the handin.
-    archive = write(tmp_path / "handin.tar", tar_bytes(GOOD + [("mytorch/a", b"x"), ("mytorch/a/b.py", b"y")]))
+    archive = write(tmp_path / "handin.tar", tar_bytes(GOOD + [("mytorch/a.py", b"x"), ("mytorch/a.py/b.py", b"y")]))
     folder, warnings = unpack(archive, tmp_path / "out")
-    assert (folder / "mytorch" / "a").read_bytes() == b"x"
-    assert warnings == ["refused 'mytorch/a/b.py': clashes with another member of the same name"]
+    assert (folder / "mytorch" / "a.py").read_bytes() == b"x"
+    assert warnings == ["refused 'mytorch/a.py/b.py': clashes with another member of the same name"]
 
 
 # ---------------------------------------------------------------- reports: names and reasons escaped
@@ -653,6 +671,23 @@ def test_the_scan_flags_what_a_ta_should_look_at():
                        (13, "inspect (frame inspection)"), (13, "importlib"), (13, "builtins"),
                        (13, "pty (new processes)")]:
         assert (line, what) in found, (line, what)
+
+
+def test_the_scan_sees_through_the_evasions_an_attacker_used():
+    """Each of these once hid a takeover of the grader's runners from the scan."""
+    source = b"""
+import sys as _s
+_s.path.insert(0, "res.zip")
+calls = _s.modules["auto" + "grader.harness.calls"]
+calls.RUNNERS["backward"] = None
+name = "".join(["har", "ness"])
+from kit import load_all
+answer = load_all()["x"].expected({})
+"""
+    whats = {(f["line"], f["what"]) for f in flagging.scan_source(source, "mytorch/__init__.py")}
+    assert {(3, "sys.path (changes where modules are imported from)"), (4, "sys.modules"),
+            (4, "mentions 'autograder'"), (5, "the grader's RUNNERS"), (6, "mentions 'harness'"),
+            (7, "the grader's load_all"), (8, ".expected (the grader's oracle?)")} <= whats, whats
 
 
 def test_honest_code_has_no_flags():

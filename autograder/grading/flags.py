@@ -53,7 +53,9 @@ _MODULES = {
     "socket": "socket (network)", "pty": "pty (new processes)", "importlib": "importlib",
     "builtins": "builtins", "traceback": "traceback (frame inspection)", "threading": "threading",
     "mmap": "mmap", "fcntl": "fcntl", "resource": "resource (process limits)", "pickle": "pickle",
-    "marshal": "marshal",
+    "marshal": "marshal", "zipimport": "zipimport (code from an archive)", "zipfile": "zipfile",
+    "base64": "base64 (encoded data)", "zlib": "zlib (compressed data)", "lzma": "lzma (compressed data)",
+    "bz2": "bz2 (compressed data)", "codecs": "codecs",
 }
 # Attributes flagged wherever they appear (x.f_back, sys._getframe, ...).
 _ATTRIBUTES = {
@@ -63,8 +65,13 @@ _ATTRIBUTES = {
     "gi_frame": "gi_frame (frame inspection)", "__globals__": "__globals__", "__builtins__": "__builtins__",
     "__subclasses__": "__subclasses__", "get_objects": "gc.get_objects", "get_referrers": "gc.get_referrers",
     "get_referents": "gc.get_referents", "settrace": "settrace", "setprofile": "setprofile",
-    "__code__": "__code__",
+    "__code__": "__code__", "meta_path": "sys.meta_path (import hooks)", "path_hooks": "sys.path_hooks (import hooks)",
+    # The grader's own names: a handin has no business with them.
+    "RUNNERS": "the grader's RUNNERS", "SCENARIOS": "the grader's SCENARIOS", "load_all": "the grader's load_all",
+    "make_inputs": "the grader's make_inputs", "expected": ".expected (the grader's oracle?)",
+    "numerical_vjp": "the grader's numerical_vjp",
 }
+_GRADER_NAMES = ("RUNNERS", "SCENARIOS", "load_all", "numerical_vjp")
 # Functions of os (and a few others) flagged by name prefix.
 _OS_CALLS = ("kill", "killpg", "fork", "forkpty", "system", "popen", "exec", "spawn", "posix_spawn", "setuid",
              "setgid", "seteuid", "setsid", "setpgid", "remove", "unlink", "rename", "replace", "rmdir",
@@ -75,7 +82,7 @@ _BUILTIN_CALLS = {"__import__": "__import__", "exec": "exec()", "eval": "eval()"
 # Path methods that change files (not "replace" or "rename": str.replace is everywhere; os.replace is flagged).
 _WRITERS = {"write_text", "write_bytes", "unlink", "rmdir", "symlink_to", "hardlink_to", "touch", "chmod", "mkfifo",
             "rmtree", "copyfile", "copytree", "move"}
-_STRINGS = ("/proc", "autograder", "/dev/", "sys.modules")
+_STRINGS = ("/proc", "autograder", "grader", "harness", "/dev/", "sys.modules")
 _COMPILED = (".so", ".pyd", ".dylib", ".dll", ".pyc", ".pyo")
 
 
@@ -160,11 +167,26 @@ def scan_source(source: bytes, name: str) -> list:
         return [_flag(name, error.lineno or 0, f"does not parse ({escape(error.msg, 120)})")]
     except (ValueError, RecursionError, MemoryError, UnicodeError) as error:
         return [_flag(name, 0, f"does not parse ({type(error).__name__})")]
+    aliases = _import_aliases(tree)
     found: dict = {}
     for node in ast.walk(tree):  # ast.walk keeps its own queue: no recursion on deep code
-        for what in _node_flags(node):
+        for what in _node_flags(node, aliases):
             found.setdefault((getattr(node, "lineno", 0), what), None)
     return [_flag(name, line, what) for line, what in sorted(found)]
+
+
+def _import_aliases(tree: ast.AST) -> dict:
+    """{local name: what it names} for the file's imports: ``import sys as s`` makes ``s.modules`` sys.modules."""
+    aliases = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    aliases[alias.asname] = alias.name
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            for alias in node.names:
+                aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return aliases
 
 
 @functools.lru_cache(maxsize=1)
@@ -203,15 +225,36 @@ def _flag(file: str, line: int, what: str) -> dict:
     return {"file": file, "line": line, "what": what}
 
 
-def _dotted(node: ast.AST) -> str:
-    """``a.b.c`` for an attribute chain on a name, else the attribute path after whatever it is on."""
+def _dotted(node: ast.AST, aliases: Optional[dict] = None) -> str:
+    """``a.b.c`` for an attribute chain on a name (its import alias resolved), else the attribute path after
+    whatever it is on."""
     parts = []
     while isinstance(node, ast.Attribute):
         parts.append(node.attr)
         node = node.value
     if isinstance(node, ast.Name):
-        parts.append(node.id)
+        parts.append((aliases or {}).get(node.id, node.id))
     return ".".join(reversed(parts))
+
+
+def _folded(node: ast.AST, depth: int = 0) -> Optional[str]:
+    """The text of a string built from literals ("auto" + "grader", f"{'auto'}grader", "".join([...])), or None."""
+    if depth > 30:
+        return None
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _folded(node.left, depth + 1), _folded(node.right, depth + 1)
+        return left + right if left is not None and right is not None else None
+    if isinstance(node, ast.JoinedStr):
+        pieces = [_folded(v.value if isinstance(v, ast.FormattedValue) else v, depth + 1) for v in node.values]
+        return "".join(pieces) if all(p is not None for p in pieces) else None
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "join" \
+            and len(node.args) == 1 and isinstance(node.args[0], (ast.List, ast.Tuple)):
+        glue = _folded(node.func.value, depth + 1)
+        pieces = [_folded(e, depth + 1) for e in node.args[0].elts]
+        return glue.join(pieces) if glue is not None and all(p is not None for p in pieces) else None
+    return None
 
 
 def _module_flag(module: str) -> Optional[str]:
@@ -221,7 +264,7 @@ def _module_flag(module: str) -> Optional[str]:
     return None
 
 
-def _node_flags(node: ast.AST) -> Iterator[str]:
+def _node_flags(node: ast.AST, aliases: dict) -> Iterator[str]:
     if isinstance(node, ast.Import):
         for alias in node.names:
             what = _module_flag(alias.name)
@@ -238,26 +281,40 @@ def _node_flags(node: ast.AST) -> Iterator[str]:
                 if inner:
                     yield inner
     elif isinstance(node, ast.Attribute):
-        what = _attribute_flag(_dotted(node), node.attr)
+        what = _attribute_flag(_dotted(node, aliases), node.attr)
         if what:
             yield what
     elif isinstance(node, ast.Name) and node.id in ("__builtins__", "__import__"):
         yield node.id
+    elif isinstance(node, ast.Name) and node.id in _GRADER_NAMES:
+        yield _ATTRIBUTES[node.id]
     elif isinstance(node, ast.Call):
-        yield from _call_flags(node)
+        yield from _call_flags(node, aliases)
+        folded = _folded(node)
+        if folded is not None:
+            yield from _string_flags(folded)
+    elif isinstance(node, (ast.BinOp, ast.JoinedStr)):
+        folded = _folded(node)
+        if folded is not None:
+            yield from _string_flags(folded)
     elif isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
-        text = node.value if isinstance(node.value, str) else node.value.decode("latin-1")
-        for word in _STRINGS:
-            if word in text:
-                yield f"mentions {word!r}"
-        if text in _ATTRIBUTES:
-            yield f"the name {text!r} as a string (getattr?)"
+        yield from _string_flags(node.value if isinstance(node.value, str) else node.value.decode("latin-1"))
+
+
+def _string_flags(text: str) -> Iterator[str]:
+    for word in _STRINGS:
+        if word in text:
+            yield f"mentions {word!r}"
+    if text in _ATTRIBUTES:
+        yield f"the name {text!r} as a string (getattr?)"
 
 
 def _attribute_flag(dotted: str, attr: str) -> Optional[str]:
     head = dotted.split(".")[0]
     if attr == "modules":
         return "sys.modules" if head == "sys" else None
+    if attr == "path" and head == "sys" and dotted.count(".") == 1:
+        return "sys.path (changes where modules are imported from)"
     if attr in ("get_objects", "get_referrers", "get_referents"):
         return f"gc.{attr}" if head == "gc" else None
     if attr in _ATTRIBUTES:
@@ -267,13 +324,13 @@ def _attribute_flag(dotted: str, attr: str) -> Optional[str]:
     return None
 
 
-def _call_flags(node: ast.Call) -> Iterator[str]:
+def _call_flags(node: ast.Call, aliases: dict) -> Iterator[str]:
     function = node.func
     if isinstance(function, ast.Name) and function.id in _BUILTIN_CALLS:
         yield _BUILTIN_CALLS[function.id]
     if isinstance(function, ast.Attribute) and function.attr in _WRITERS:
         yield f"changes files (.{function.attr})"
-    dotted = _dotted(function)
+    dotted = _dotted(function, aliases)
     keywords = {k.arg: k.value for k in node.keywords if k.arg}
     if dotted in ("open", "io.open", "codecs.open"):  # open(file, mode)
         path = node.args[0] if node.args else keywords.get("file")

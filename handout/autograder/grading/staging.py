@@ -303,9 +303,19 @@ def _copy_tree(source: Path, target: Path, budget: Budget, refuse: Callable[[str
                     (into / entry.name).mkdir(mode=0o700)
                     pending.append((Path(entry.path), into / entry.name, depth + 1))
                 elif stat.S_ISREG(mode):
-                    _copy_file(Path(entry.path), into / entry.name, name, budget, refuse)
+                    if _python_source(name, refuse):
+                        _copy_file(Path(entry.path), into / entry.name, name, budget, refuse)
                 else:
                     refuse(name, "device or special file")
+
+
+def _python_source(name: str, refuse: Callable[[str, str], None]) -> bool:
+    """Only Python sources of mytorch/ are staged: a data file there (a zip put on sys.path, say) could carry
+    code that no scan reads. Files outside any mytorch/ folder are left for the caller, which grades none."""
+    if name.endswith(".py") or "mytorch" not in PurePosixPath(name.replace("\\", "/")).parts:
+        return True
+    refuse(name, "not a Python source (only .py files are graded)")
+    return False
 
 
 def _copy_file(source: Path, target: Path, name: str, budget: Budget, refuse: Callable[[str, str], None]) -> None:
@@ -431,6 +441,8 @@ def _write_member(name: str, kind: str, path: Path, target: Path, opener: Callab
                   size: int, refuse: Callable[[str, str], None]) -> None:
     """Make one folder or write one regular file of at most ``size`` bytes (already counted against the
     budget); a member that cannot be written is refused."""
+    if kind == "file" and not _python_source(name, refuse):
+        return
     try:
         for parent in reversed(path.relative_to(target).parents[:-1]):
             folder = target / parent
