@@ -32,10 +32,13 @@ _BOOT = "from autograder.grading.diagnose import serve; serve()"
 
 def within_budget(probe: list, arrays: dict) -> tuple:
     """The records (and their arrays) the budget allows, in tape order."""
+    by_record: dict = {}
+    for key, value in arrays.items():  # one pass over the arrays, whatever the number of records
+        if key.startswith("probe/"):
+            by_record.setdefault(key.split("/", 2)[1], {})[key] = value
     kept, kept_arrays, budget = [], {}, MAX_ELEMENTS
     for record in probe[:MAX_OPERATIONS]:
-        index = record.get("index")
-        mine = {k: v for k, v in arrays.items() if k.startswith(f"probe/{index}/")}
+        mine = by_record.get(str(record.get("index")), {})
         size = sum(int(np.size(v)) for v in mine.values())
         if size > budget:
             continue

@@ -45,7 +45,7 @@ _BOOT = ("import sys; root = sys.argv.pop(1); sys.path.insert(0, root); "
 
 _SINGLE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
-MAX_RESULT_BYTES = 16 * 2**20  # also the largest file a test process may write (RLIMIT_FSIZE): memfd files too
+MAX_RESULT_BYTES = 4 * 2**20  # also the largest file a test process may write (RLIMIT_FSIZE): memfd files too
 STDERR_TAIL_BYTES = 4000
 STATUSES = {"ok", "not_implemented", "import_error", "error", "memory"}
 # Unprivileged uids for test processes when the grader runs as root: one per handin being graded.

@@ -157,7 +157,7 @@ def _describe(error: BaseException, submission: Path, importing: bool = False) -
         frame = frames[-1]
         where = f" in {frame.name} ({Path(frame.filename).resolve().relative_to(submission)}:{frame.lineno})"
     if isinstance(error, NotImplementedError):
-        return f"not implemented yet{where}" + (f": {error}" if str(error) else "")
+        return f"not implemented yet{where}" + (f": {str(error)[:300]}" if str(error) else "")
     text = str(error).splitlines()[0] if str(error) else ""
     kind = type(error).__name__
     prefix = "could not import the submission: " if importing else ""

@@ -64,6 +64,8 @@ def apply_limits(limits: dict) -> None:
 _CLONE_NEWNS, _CLONE_NEWIPC, _CLONE_NEWNET = 0x00020000, 0x08000000, 0x40000000
 _MS_BIND, _MS_REC, _MS_PRIVATE = 0x1000, 0x4000, 1 << 18
 _MNT_DETACH = 2
+_NO_IPC = {"/proc/sys/kernel/shmall": "0", "/proc/sys/kernel/msgmni": "0", "/proc/sys/kernel/sem": "0 0 0 0",
+           "/proc/sys/fs/mqueue/queues_max": "0"}
 
 
 def _libc() -> ctypes.CDLL:
@@ -99,13 +101,20 @@ def blocked_ancestors(paths: list, uid: int, gid: int) -> list:
 def own_namespaces() -> None:
     """Give this process mount, IPC and network namespaces of its own (needs root).
 
-    Its mounts change nothing outside; System V segments and message queues it makes die
-    with it instead of outliving the test; its network has no interface but a loopback
-    that is down, so no packet (UDP included, which Landlock does not cover) leaves it.
+    Its mounts change nothing outside; it may make no System V segment, semaphore or
+    message queue, nor POSIX queue (memory no rlimit counts); its network has no interface
+    but a loopback that is down, so no packet (UDP included, which Landlock does not cover)
+    leaves it.
     """
     libc = _libc()
     _check(libc.unshare(_CLONE_NEWNS | _CLONE_NEWIPC | _CLONE_NEWNET), "unshare(mount, IPC, network)")
     _check(libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "making mounts private")
+    # Shared memory, semaphores and message queues are outside every rlimit: in this IPC namespace, none at all.
+    for setting, value in _NO_IPC.items():
+        try:
+            Path(setting).write_text(value)
+        except OSError as error:
+            raise ConfinementError(f"could not set {setting} in the test's IPC namespace: {error}") from None
 
 
 def reveal(paths: list, uid: int, gid: int, scratch: Path) -> list:

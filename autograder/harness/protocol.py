@@ -17,6 +17,7 @@ import numpy as np
 # The dtypes an array may have on the wire; anything else (object arrays above all) is refused.
 ALLOWED_DTYPES = {"<f8", "<f4", "<f2", "<i8", "<i4", "<i2", "|i1", "<u8", "<u4", "<u2", "|u1", "|b1", "<c16", "<c8"}
 MAX_MESSAGE_BYTES = 256 * 2**20
+MAX_ARRAYS = 10_000  # a test's results and its tape probe hold a few hundred
 MAX_DIMENSIONS = 32  # NumPy's own limit is 64; no graded value has more than a handful
 
 
@@ -60,6 +61,8 @@ def decode(message: bytes) -> tuple[dict, dict[str, np.ndarray]]:
         raise ProtocolError(f"unreadable header: {type(error).__name__}") from None
     if not isinstance(header, dict) or not isinstance(specs, list):
         raise ProtocolError("header must be an object and arrays a list")
+    if len(specs) > MAX_ARRAYS:
+        raise ProtocolError(f"more than {MAX_ARRAYS} arrays")
     arrays, offset = {}, 8 + head_len
     for spec in specs:
         name, array, offset = _read_array(spec, message, offset)
