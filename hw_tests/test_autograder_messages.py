@@ -103,3 +103,11 @@ def test_a_parameter_of_the_wrong_shape_is_named_with_both_shapes(tmp_path):
         """)
     reason = reason_of(root, "linear.batch")
     assert "Linear.b has shape (4, 1), expected (4,)" in reason, reason
+
+
+def test_readme_and_writeup_list_the_same_departures_from_the_11785_handout():
+    repo = REFERENCE.parent
+    table = [line for line in (repo / "docs" / "writeup" / "coming_from_11785.md").read_text().splitlines()
+             if line.startswith("|")]
+    readme = (repo / "README.md").read_text().splitlines()
+    assert len(table) >= 7 and all(line in readme for line in table)

@@ -44,6 +44,9 @@ MUTANTS = {
         "grads: dict[int, np.ndarray] = {id(output): seed}",
         "grads = {k: v.copy() for k, v in self.memory_buffer.memory.items() if k in self._outputs}; "
         "grads[id(output)] = grads.get(id(output), 0) + seed")]),
+    "no spot for the inputs when recorded": (ENGINE, [("                add_spot(x)", "                pass")]),
+    "a gradients_to_update array stops an intermediate's gradient": (ENGINE, [(
+        "                    if key not in outputs:\n                        continue", "                    continue")]),
     # Memory buffer.
     "buffer keyed by data pointer": (BUFFER, [("id(np_array)", ("all", 'np_array.__array_interface__["data"][0]'))]),
     "update_param assigns": (BUFFER, [("stored += gradient", "self.memory[key] = np.array(gradient)")]),
@@ -121,6 +124,9 @@ MUST_CATCH = {
     "wrong sign in div": "backward.div",
     "sigmoid derivative without (1 - s)": "backward.sigmoid",
     "forgotten zero_grad": "engine.zero_grad",
+    "intermediate gradients compound across backward calls": "engine.repeated_backward",
+    "no spot for the inputs when recorded": "engine.record",
+    "a gradients_to_update array stops an intermediate's gradient": "engine.gradients_to_update",
 }
 
 

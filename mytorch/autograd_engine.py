@@ -135,8 +135,13 @@ class Autograd:
                     "its input's shape (the gradient is added into it in place), or None."
                 )
         # BEGIN SOLUTION autograd_engine
-        # PROMPT: append an Operation (with params and constants) to the tape, and remember that
-        # PROMPT: id(output) is a recorded output, not a leaf (backward needs to tell the two apart)
+        # PROMPT: add a spot in the memory buffer for each differentiable input (a floating-point array that
+        # PROMPT: is not a constant and has no gradients_to_update array); append an Operation (with params and
+        # PROMPT: constants) to the tape, and remember that id(output) is a recorded output, not a leaf
+        add_spot = self.memory_buffer.add_spot
+        for i, x in enumerate(inputs):
+            if gradients_to_update[i] is None and i not in constants and x.dtype.kind in "fc":
+                add_spot(x)
         self.operation_list.append(Operation(inputs, output, gradients_to_update, backward_operation, params,
                                              constants))
         self._outputs.add(key)

@@ -11,7 +11,7 @@ a gradient of its own.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -33,12 +33,13 @@ def describe(array: object) -> str:
 class MemoryBuffer:
     """Maps arrays (by identity) to the gradient of the loss with respect to them.
 
-    ``memory`` maps ``id(array)`` to the gradient, an array of the same shape.
+    ``memory`` maps ``id(array)`` to the gradient, an array of the same shape (or None for a
+    spot no gradient has reached yet: ``get_param`` reads it as zeros).
     ``_arrays`` keeps each keyed array alive (see the module docstring).
     """
 
     def __init__(self) -> None:
-        self.memory: dict[int, np.ndarray] = {}
+        self.memory: dict[int, Optional[np.ndarray]] = {}
         self._arrays: dict[int, np.ndarray] = {}
 
     @staticmethod
@@ -53,16 +54,20 @@ class MemoryBuffer:
         # END SOLUTION
 
     def add_spot(self, np_array: np.ndarray) -> None:
-        """Create a zero gradient for ``np_array`` unless it already has one."""
+        """Make a spot for ``np_array``'s gradient, zero until one arrives, unless it already has one.
+
+        (The reference stores None in the spot and makes the zeros only if ``get_param`` asks for
+        them before a gradient arrives: the engine adds a spot for every input it records.)
+        """
         # BEGIN SOLUTION memory_buffer
         key = id(np_array)
         if key not in self.memory:
-            self.memory[key] = np.zeros(np.shape(np_array), dtype=float_dtype(np_array))
+            self.memory[key] = None
             self._arrays[key] = np_array
         # END SOLUTION
 
     def update_param(self, np_array: np.ndarray, gradient: np.ndarray) -> None:
-        """Accumulate: gradient(np_array) += gradient."""
+        """Accumulate: gradient(np_array) += gradient (an array with no spot yet gets one)."""
         _check_shape("update_param", np_array, gradient)
         # BEGIN SOLUTION memory_buffer
         key = id(np_array)
@@ -87,9 +92,11 @@ class MemoryBuffer:
     def get_param(self, np_array: np.ndarray) -> np.ndarray:
         """The stored gradient of ``np_array`` (the buffer's own array, not a copy)."""
         # BEGIN SOLUTION memory_buffer
-        # PROMPT: for an array with no gradient, raise GradientNotFoundError (above) with a message that says why
+        # PROMPT: for an array with no spot, raise GradientNotFoundError (above) with a message that says why;
+        # PROMPT: a spot no gradient has reached yet reads as zeros of the array's shape
+        key = id(np_array)
         try:
-            return self.memory[id(np_array)]
+            gradient = self.memory[key]
         except KeyError:
             raise GradientNotFoundError(
                 f"MemoryBuffer.get_param: no gradient is stored for this {describe(np_array)}. "
@@ -97,7 +104,14 @@ class MemoryBuffer:
                 "or zero_grad() has cleared the buffer since. Gradients are keyed by the array "
                 "object itself: a view or copy (x.T, x.reshape(...), x.copy()) is a different key."
             ) from None
+        if gradient is None:  # a spot no gradient has reached: zeros, kept so that later reads agree
+            gradient = self.memory[key] = np.zeros(np.shape(np_array), dtype=float_dtype(np_array))
+        return gradient
         # END SOLUTION
+
+    def has_gradient(self, np_array: np.ndarray) -> bool:
+        """Whether a gradient has reached ``np_array`` (a spot still waiting for one has none)."""
+        return self.memory.get(id(np_array)) is not None
 
     def clear(self) -> None:
         """Forget every gradient and release every array."""

@@ -35,7 +35,7 @@ def render(sources: dict, repo: Path) -> str:
     parts += [f"| {i} | [{c.title}](#task-{i}-{_anchor(c.title)}) | {c.points:g} |" for i, c in enumerate(RUBRIC, 1)]
     parts += [f"| | **Total** | **{total:g}** |", "",
               "Tasks build on each other in this order: the tests of a task use only what the tasks before it built.\n",
-              _text(repo, "how_it_works.md"), _text(repo, "math.md")]
+              _text(repo, "how_it_works.md"), _text(repo, "coming_from_11785.md"), _text(repo, "math.md")]
     for number, component in enumerate(RUBRIC, start=1):
         parts.append(f"## Task {number}: {component.title}\n")
         parts.append(f"**{component.points:g} points.** " + _text(repo, f"tasks/{component.key}.md"))

@@ -134,8 +134,9 @@ class Autograd:
                     f"{describe(target)} but input {i} has shape {x.shape}; give a NumPy array of "
                     "its input's shape (the gradient is added into it in place), or None."
                 )
-        # append an Operation (with params and constants) to the tape, and remember that
-        # id(output) is a recorded output, not a leaf (backward needs to tell the two apart)
+        # add a spot in the memory buffer for each differentiable input (a floating-point array that
+        # is not a constant and has no gradients_to_update array); append an Operation (with params and
+        # constants) to the tape, and remember that id(output) is a recorded output, not a leaf
         raise NotImplementedError("Task 2: Autograd engine — see writeup section 2")
         if self.debug:
             recorded = self.operation_list[-1]

@@ -129,7 +129,7 @@ class Tensor:
         if not self.requires_grad or self._engine is None:
             return None
         buffer = self._engine.memory_buffer
-        return buffer.get_param(self.data) if buffer.is_in_memory(self.data) else None
+        return buffer.get_param(self.data) if buffer.has_gradient(self.data) else None
 
     @property
     def engine(self) -> Optional[Autograd]:

@@ -127,7 +127,7 @@ def _quote(text: str) -> str:
 
 def _gradient_norm(engine: Autograd, array: np.ndarray, targets: dict) -> Optional[float]:
     buffer = engine.memory_buffer
-    if buffer.is_in_memory(array):
+    if buffer.has_gradient(array):
         return float(np.linalg.norm(buffer.get_param(array)))
     if id(array) in targets:  # a leaf whose gradient lives in its own array (a layer's dW)
         return float(np.linalg.norm(targets[id(array)]))

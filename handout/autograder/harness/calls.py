@@ -219,7 +219,11 @@ def _engine_record(sub: Submission, inputs: dict) -> dict:
     c = a * b
     engine.add_operation([a, b], c, [None, None], mul_grad)
     op = engine.operation_list[-1]
+    spots = len(engine.memory_buffer.memory)
+    zeros = np.array(engine.memory_buffer.get_param(a), dtype=float)
     return {"operation_list holds one operation": len(engine.operation_list) == 1,
+            "the memory buffer has a spot for each of the 2 inputs": spots == 2,
+            "get_param of an input before backward (zeros)": zeros,
             "operation.inputs are the very arrays given": op.inputs[0] is a and op.inputs[1] is b,
             "operation.output is the very array given": op.output is c,
             "operation.backward_operation is the function given": op.backward_operation is mul_grad}
@@ -268,7 +272,18 @@ def _engine_gradients_to_update(sub: Submission, inputs: dict) -> dict:
     engine.add_operation([x, Wt], y, [None, dW.T], matmul_grad)
     engine.add_operation([y, b], y + b, [None, db], add_grad)
     engine.backward(inputs["g"])
-    return {"dW (through the view dW.T)": dW, "db": db, "dL/dx (memory buffer)": engine.memory_buffer.get_param(x)}
+    results = {"dW (through the view dW.T)": dW, "db": db,
+               "dL/dx (memory buffer)": np.array(engine.memory_buffer.get_param(x))}
+    # A gradients_to_update array on an intermediate input receives its gradient, which also flows on.
+    engine = sub.new_engine()
+    y = x @ Wt
+    engine.add_operation([x, Wt], y, [None, None], matmul_grad)
+    dy = np.zeros_like(y)
+    engine.add_operation([y, b], y + b, [dy, None], add_grad)
+    engine.backward(inputs["g"])
+    results.update({"dy (the array given for an intermediate)": dy,
+                    "dL/dx through that intermediate": engine.memory_buffer.get_param(x)})
+    return results
 
 
 def _engine_repeated(sub: Submission, inputs: dict) -> dict:
@@ -286,6 +301,8 @@ def _engine_repeated(sub: Submission, inputs: dict) -> dict:
     for call in (1, 2, 3):
         engine.backward(np.ones_like(x))
         readings[f"dy/dx after backward call {call}"] = np.array(engine.memory_buffer.get_param(x))
+        # An intermediate's gradient is this pass's, never compounded across calls.
+        readings[f"dy/d(x^2) after backward call {call}"] = np.array(engine.memory_buffer.get_param(square))
     return readings
 
 

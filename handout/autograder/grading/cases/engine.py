@@ -18,6 +18,8 @@ def _normal(**shapes):
 
 scenario("engine.record", "Autograd.add_operation", _normal(a=(3,), b=(3,)),
          lambda inputs: {"operation_list holds one operation": True,
+                         "the memory buffer has a spot for each of the 2 inputs": True,
+                         "get_param of an input before backward (zeros)": np.zeros(3),
                          "operation.inputs are the very arrays given": True,
                          "operation.output is the very array given": True,
                          "operation.backward_operation is the function given": True})
@@ -42,11 +44,15 @@ scenario("engine.shared_input", "Autograd.backward (gradient accumulation)", _no
 scenario("engine.gradients_to_update", "Autograd.backward (gradients_to_update)",
          _normal(x=(5, 3), W=(4, 3), b=(4,), g=(5, 4)),
          lambda i: {"dW (through the view dW.T)": i["g"].T @ i["x"], "db": i["g"].sum(axis=0),
-                    "dL/dx (memory buffer)": i["g"] @ i["W"]})
+                    "dL/dx (memory buffer)": i["g"] @ i["W"],
+                    "dy (the array given for an intermediate)": i["g"],
+                    "dL/dx through that intermediate": i["g"] @ i["W"]})
 
-# y = 3 x^2 + 15 backpropagated k times without zero_grad: the leaf's gradient reads 6x k
+# y = 3 x^2 + 15 backpropagated k times without zero_grad: the leaf's gradient reads 6x k, the
+# intermediate x^2's reads 3 after every call (this pass's, not compounded)
 scenario("engine.repeated_backward", "Autograd.backward (repeated calls)", _normal(x=(3,)),
-         lambda i: {f"dy/dx after backward call {k}": 6 * k * i["x"] for k in (1, 2, 3)})
+         lambda i: {**{f"dy/dx after backward call {k}": 6 * k * i["x"] for k in (1, 2, 3)},
+                    **{f"dy/d(x^2) after backward call {k}": np.full(3, 3.0) for k in (1, 2, 3)}})
 
 scenario("engine.zero_grad", "Autograd.zero_grad", _normal(a=(3,), b=(3,)),
          lambda i: {"operation_list: 1 operation, then none after zero_grad": True,
