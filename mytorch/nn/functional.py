@@ -438,7 +438,9 @@ def _is_transposed_view(b: np.ndarray) -> bool:
     """Whether b is laid out column by column, as the view W.T that Linear multiplies by.
 
     Its gradient is then best computed in that same layout, ``(dL/dy^T a)^T``: adding it
-    into the matching view dW.T walks both arrays through memory in order.
+    into the matching view dW.T walks both arrays through memory in order. (The same
+    holds for a left operand seen transposed, as a convolution's columns: the backward
+    of the steps that built it then reads its gradient in memory order.)
     """
     return b.flags.f_contiguous and not b.flags.c_contiguous
 
@@ -452,9 +454,10 @@ def matmul_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tu
     """
     # BEGIN SOLUTION matmul_backward
     if a.ndim == 2 and b.ndim == 2:
-        if _is_transposed_view(b):
-            return grad_output @ b.T, (grad_output.T @ a).T  # dL/db laid out like b: see _is_transposed_view
-        return grad_output @ b.T, a.T @ grad_output
+        # each gradient laid out like its input when that is a transposed view: see _is_transposed_view
+        grad_a = (b @ grad_output.T).T if _is_transposed_view(a) else grad_output @ b.T
+        grad_b = (grad_output.T @ a).T if _is_transposed_view(b) else a.T @ grad_output
+        return grad_a, grad_b
     a2 = a if a.ndim > 1 else a.reshape(1, -1)
     b2 = b if b.ndim > 1 else b.reshape(-1, 1)
     g = np.asarray(grad_output)
@@ -855,5 +858,96 @@ def sliding_windows_backward(grad_output: np.ndarray, a: np.ndarray, window_shap
     for offset in np.ndindex(*window_shape):
         read = tuple(slice(j, j + s * (o - 1) + 1, s) for j, s, o in zip(offset, stride, out_shape))
         grad[(Ellipsis,) + read] += grad_output[(Ellipsis,) + offset]
+    return grad
+    # END SOLUTION
+
+
+def _window_reads(window_shape: tuple, stride: tuple, out_shape: tuple) -> list:
+    """For every offset j inside the window (row-major), the index of a[..., p s + j] for all p at once."""
+    return [(Ellipsis,) + tuple(slice(j, j + s * (o - 1) + 1, s) for j, s, o in zip(offset, stride, out_shape))
+            for offset in np.ndindex(*window_shape)]
+
+
+def _window_argmax(a: np.ndarray, window_shape: tuple, stride: tuple) -> tuple:
+    """(y, argmax): each window's maximum and the row-major offset of its first maximal element.
+
+    One pass per offset j: a[..., p s + j] over all p is a strided view, compared with the
+    running maximum; a strict > keeps the first of tied maxima.
+    """
+    d = len(window_shape)
+    out_shape = tuple((n - k) // s + 1 for n, k, s in zip(a.shape[a.ndim - d:], window_shape, stride))
+    reads = _window_reads(window_shape, stride, out_shape)
+    best = np.array(a[reads[0]])
+    argmax = np.zeros(best.shape, dtype=np.uint8 if len(reads) < 256 else np.intp)
+    better, step = np.empty(best.shape, dtype=bool), np.empty_like(argmax)
+    for index, read in enumerate(reads[1:], start=1):
+        candidate = a[read]
+        np.greater(candidate, best, out=better)
+        np.maximum(candidate, best, out=best)
+        # argmax = index where better, else unchanged: index >= argmax, so (index - argmax) * better
+        # is never negative (masked copies, np.copyto(where=), cost several times more)
+        np.subtract(index, argmax, out=step)
+        step *= better
+        argmax += step
+    return best, argmax
+
+
+def window_max(a: ArrayLike, window_shape: Any, stride: Any = None,
+               gradients_to_update: Targets = None) -> np.ndarray:
+    """y = the maximum of every window of ``window_shape`` over the last d axes of a, ``stride`` apart.
+
+    Shapes: a (*lead, n_1, ..., n_d) -> y (*lead, o_1, ..., o_d), o_i = (n_i - k_i) // s_i + 1,
+
+        y[..., p] = max over j < k of a[..., p s + j]      (p, j, k, s: d-dimensional)
+
+    the value of ``max(sliding_windows(a, k, s), axis=<the d window axes>)`` in one primitive.
+    ``stride`` defaults to the window (windows side by side, as a pooling layer). The forward
+    also finds where each maximum is (its offset j*, row-major in the window, the first one
+    among ties) and records it, so backward need not search the windows again:
+
+        dL/da[..., i] = sum over windows p with p s + j*(p) = i of dL/dy[..., p].
+
+    A tie sends all of dL/dy to the first maximal element (as PyTorch's max pooling), not
+    shares of it as ``max_backward`` does.
+    """
+    shape = np.shape(a)
+    d = 1 if np.ndim(window_shape) == 0 else len(window_shape)
+    kernel = _as_tuple_of(window_shape, d, "window_max: window_shape")
+    steps = kernel if stride is None else _as_tuple_of(stride, d, "window_max: stride")
+    if len(shape) < d or any(k < 1 for k in kernel + steps) or any(k > n for k, n in zip(kernel, shape[-d:])):
+        raise ValueError(f"window_max: input of shape {shape} with window {kernel} and stride {steps}; "
+                         f"expected positive windows and strides, and the last {d} axes at least as "
+                         "large as the window")
+    output, argmax = _window_argmax(np.asarray(a), kernel, steps)
+    return _record(output, window_max_backward, [a], gradients_to_update,
+                   window_shape=kernel, stride=steps, argmax=argmax)
+
+
+def window_max_backward(grad_output: np.ndarray, a: np.ndarray, window_shape: Any = (), stride: Any = (),
+                        argmax: Optional[np.ndarray] = None) -> np.ndarray:
+    """dL/da: each window's dL/dy added at the element that was its maximum, zero elsewhere.
+
+    Shapes: grad_output (*lead, o_1, ..., o_d), result a.shape. argmax (the grad_output's
+    shape): the row-major offset j* of each window's maximum, as the forward recorded it;
+    computed from a when None (first maximum among ties). Overlapping windows (s < k) that
+    share a maximal element add their gradients there.
+    """
+    d = 1 if np.ndim(window_shape) == 0 else len(window_shape)
+    # BEGIN SOLUTION convolution
+    # PROMPT: one strided view of the gradient per offset j in the window (as sliding_windows_backward);
+    # PROMPT: add dL/dy * (argmax == j) into it
+    window_shape = _as_tuple_of(window_shape, d, "window_max_backward: window_shape")
+    stride = _as_tuple_of(stride, d, "window_max_backward: stride")
+    if argmax is None:
+        argmax = _window_argmax(a, window_shape, stride)[1]
+    # laid out in memory as a is (np.zeros_like keeps the order of a's axes in memory), so that the
+    # elementwise backward before this one, such as relu's, reads both arrays in one order
+    grad = np.zeros_like(a, dtype=float_dtype(np.asarray(grad_output)))
+    side_by_side = all(s >= k for s, k in zip(stride, window_shape))  # each element in one window at most
+    for index, read in enumerate(_window_reads(window_shape, stride, grad_output.shape[grad_output.ndim - d:])):
+        if side_by_side:
+            np.multiply(grad_output, argmax == index, out=grad[read])
+        else:
+            grad[read] += grad_output * (argmax == index)
     return grad
     # END SOLUTION
