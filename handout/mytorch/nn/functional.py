@@ -44,7 +44,11 @@ def _record(output: Any, backward: Any, inputs: Sequence[ArrayLike],
         return output
     if gradients_to_update is None:
         gradients_to_update = [None] * len(inputs)
-    current_engine().add_operation(inputs, output, gradients_to_update, backward, **params)
+    live = autograd_engine.Autograd._live  # current_engine(), inlined: this runs for every recorded operation
+    engine = live() if live is not None else None
+    if engine is None:
+        current_engine()  # raises the error that explains how to create an engine
+    engine.add_operation(inputs, output, gradients_to_update, backward, **params)
     return output
 
 

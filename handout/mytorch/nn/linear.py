@@ -41,7 +41,7 @@ class Linear(Module):
 
     def forward(self, x: Any) -> np.ndarray:
         """z = x W^T + b for x of shape (batch, in_features); returns (batch, out_features)."""
-        shape = np.shape(x)
+        shape = x.shape if type(x) is np.ndarray else np.shape(x)  # (np.shape is a Python function)
         if len(shape) < 1 or shape[-1] != self.in_features:
             raise ValueError(f"{self.short_name()}: expected input of shape (batch, {self.in_features}), "
                              f"got shape {shape}")
