@@ -79,7 +79,11 @@ def identity_backward(grad_output: np.ndarray, a: np.ndarray) -> np.ndarray:
 
 def add(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
     """y = a + b (broadcasting)."""
-    return _record(_binary("add", np.add, a, b), add_backward, [a, b], gradients_to_update)
+    try:  # _binary, inlined: every Linear layer adds its bias
+        output = np.add(a, b)
+    except ValueError as error:
+        raise _shape_error("add", (a, b), error, "shapes that broadcast together") from None
+    return _record(output, add_backward, [a, b], gradients_to_update)
 
 
 def add_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple:
@@ -569,8 +573,15 @@ def _labels_out_of_range(labels: np.ndarray, classes: int) -> bool:
     """
     if not labels.size:
         return False
-    unsigned = labels.view(labels.dtype.str.replace("i", "u")) if labels.dtype.kind == "i" else labels
-    return int(unsigned.max()) >= classes
+    if labels.dtype.kind == "i":
+        unsigned = labels.view(_UNSIGNED.get(labels.dtype) or labels.dtype.str.replace("i", "u"))
+    else:
+        unsigned = labels
+    return int(np.maximum.reduce(unsigned, axis=None)) >= classes  # (ndarray.max adds a Python wrapper)
+
+
+# the unsigned integer type of each native signed one's width (other byte orders build it from the name)
+_UNSIGNED = {np.dtype(f"int{bits}"): np.dtype(f"uint{bits}") for bits in (8, 16, 32, 64)}
 
 
 def _label_positions(rows: np.ndarray, labels: np.ndarray) -> tuple:
