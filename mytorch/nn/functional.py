@@ -429,7 +429,10 @@ def min_backward(grad_output: np.ndarray, a: np.ndarray, axis: Any = None, keepd
 def matmul(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
     """y = a @ b: 2-D, batched (leading axes broadcast) or with a 1-D operand, as ``np.matmul``."""
     constant_lhs = isinstance(b, np.ndarray) and not isinstance(a, np.ndarray)
-    lhs = np.asarray(a) if constant_lhs else a
+    if constant_lhs:  # a Constant's array directly: np.asarray would go through its Python __array__
+        lhs = a.array if type(a) is autograd_engine.Constant else np.asarray(a)
+    else:
+        lhs = a
     try:
         output = np.matmul(lhs, b)
     except ValueError as error:

@@ -118,7 +118,8 @@ class SoftmaxCrossEntropy(Loss):
     """
 
     def forward(self, logits: Any, target: Any) -> np.ndarray:
-        if np.ndim(logits) != 2:  # the helper takes (batch..., C); this layer only (batch, C)
+        ndim = logits.ndim if type(logits) is np.ndarray else np.ndim(logits)  # (np.ndim is a Python function)
+        if ndim != 2:  # the helper takes (batch..., C); this layer only (batch, C)
             _check_logits_and_labels(self, logits, target, "logits", allow_probabilities=True)
         try:
             # F.softmax_cross_entropy reduces by itself: keep its output as self.loss_value
