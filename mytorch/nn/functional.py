@@ -826,7 +826,7 @@ def pad_backward(grad_output: np.ndarray, a: np.ndarray, pad_width: Any = (), va
     """dL/da = dL/dy with the padding cut off.  Shapes: grad_output (padded), result a.shape."""
     # BEGIN SOLUTION convolution
     inner = tuple(slice(before, before + n) for (before, _), n in zip(pad_width, a.shape))
-    return np.array(grad_output[inner])
+    return grad_output[inner]  # a view: the engine never adds into a gradient a backward function returned
     # END SOLUTION
 
 
@@ -963,11 +963,15 @@ def window_max_backward(grad_output: np.ndarray, a: np.ndarray, window_shape: An
     stride = _as_tuple_of(stride, d, "window_max_backward: stride")
     if argmax is None:
         argmax = _window_argmax(a, window_shape, stride)[1]
-    # laid out in memory as a is (np.zeros_like keeps the order of a's axes in memory), so that the
-    # elementwise backward before this one, such as relu's, reads both arrays in one order
-    grad = np.zeros_like(a, dtype=float_dtype(np.asarray(grad_output)))
+    # laid out in memory as a is (zeros_like and empty_like keep the order of a's axes in memory), so
+    # that the elementwise backward before this one, such as relu's, reads both arrays in one order
+    out_shape = grad_output.shape[grad_output.ndim - d:]
     side_by_side = all(s >= k for s, k in zip(stride, window_shape))  # each element in one window at most
-    for index, read in enumerate(_window_reads(window_shape, stride, grad_output.shape[grad_output.ndim - d:])):
+    tiled = stride == window_shape and all(o * k == n for o, k, n in zip(out_shape, window_shape, a.shape[-d:]))
+    dtype = float_dtype(np.asarray(grad_output))
+    # windows that tile a exactly write every element below: no need to zero it first
+    grad = np.empty_like(a, dtype=dtype) if tiled else np.zeros_like(a, dtype=dtype)
+    for index, read in enumerate(_window_reads(window_shape, stride, out_shape)):
         if side_by_side:
             np.multiply(grad_output, argmax == index, out=grad[read])
         else:
