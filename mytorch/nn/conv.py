@@ -106,6 +106,7 @@ class _ConvNd(Module):
         # BEGIN SOLUTION convolution
         # PROMPT: one F.matmul of the columns with the kernel flattened to (out, in * kernel) and
         # PROMPT: transposed, the bias, then the channels moved in front of the output positions
+        # PROMPT: (self.output_size(shape) gives the output's spatial size)
         batch, out = shape[0], self.output_size(shape)
         kernel_rows = F.reshape(self.W, (self.out_channels, -1), gradients_to_update=[self.dW])
         y = F.matmul(columns, F.transpose(kernel_rows))                        # (N P, C_out): one 2-D product

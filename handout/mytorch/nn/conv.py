@@ -105,6 +105,7 @@ class _ConvNd(Module):
                 columns = constant(self.columns(x))
         # one F.matmul of the columns with the kernel flattened to (out, in * kernel) and
         # transposed, the bias, then the channels moved in front of the output positions
+        # (self.output_size(shape) gives the output's spatial size)
         raise NotImplementedError("Task 11: Convolution and pooling — see writeup section 11")
 
     def columns(self, x: Any) -> np.ndarray:
