@@ -164,6 +164,15 @@ def test_window_max_adds_where_overlapping_windows_share_their_maximum(engine):
     np.testing.assert_array_equal(engine.memory_buffer.get_param(a), [0, 5, 0])
 
 
+def test_window_max_of_a_window_with_nan_is_nan_and_its_gradient_goes_there(engine):
+    """a = [1, nan, 0, 2], k = 2: windows [1, nan] and [0, 2] -> [nan, 2]; dL/dy = [3, 5] lands on the nan and the 2."""
+    a = np.array([1.0, np.nan, 0.0, 2.0])
+    y = F.window_max(a, 2)
+    np.testing.assert_array_equal(y, [np.nan, 2.0])
+    engine.backward(np.array([3.0, 5.0]), output=y)
+    np.testing.assert_array_equal(engine.memory_buffer.get_param(a), [0, 3, 0, 5])
+
+
 def test_window_max_gradient_keeps_the_input_memory_layout(rng):
     """The gradient is laid out as a (channels-last memory here), so the next backward reads both in order."""
     a = np.ascontiguousarray(rng.standard_normal((2, 4, 4, 3))).transpose(0, 3, 1, 2)  # (N, C, H, W) view

@@ -749,11 +749,13 @@ def _window_reads(window_shape: tuple, stride: tuple, out_shape: tuple) -> list:
             for offset in np.ndindex(*window_shape)]
 
 
-def _window_argmax(a: np.ndarray, window_shape: tuple, stride: tuple) -> tuple:
+def _window_argmax(a: np.ndarray, window_shape: tuple, stride: tuple, nan_aware: bool = False) -> tuple:
     """(y, argmax): each window's maximum and the row-major offset of its first maximal element.
 
     One pass per offset j: a[..., p s + j] over all p is a strided view, compared with the
-    running maximum; a strict > keeps the first of tied maxima.
+    running maximum; a strict > keeps the first of tied maxima. A NaN is the maximum of its
+    window (np.maximum propagates it), so its offset must win too: that takes one more pass
+    per offset, made only when the result holds a NaN.
     """
     d = len(window_shape)
     out_shape = tuple((n - k) // s + 1 for n, k, s in zip(a.shape[a.ndim - d:], window_shape, stride))
@@ -764,12 +766,16 @@ def _window_argmax(a: np.ndarray, window_shape: tuple, stride: tuple) -> tuple:
     for index, read in enumerate(reads[1:], start=1):
         candidate = a[read]
         np.greater(candidate, best, out=better)
+        if nan_aware:
+            better |= np.isnan(candidate)
         np.maximum(candidate, best, out=best)
         # argmax = index where better, else unchanged: index >= argmax, so (index - argmax) * better
         # is never negative (masked copies, np.copyto(where=), cost several times more)
         np.subtract(index, argmax, out=step)
         step *= better
         argmax += step
+    if not nan_aware and best.dtype.kind in "fc" and np.isnan(np.add.reduce(best, axis=None)):
+        return _window_argmax(a, window_shape, stride, nan_aware=True)  # (a sum is NaN if any term is)
     return best, argmax
 
 
@@ -789,7 +795,8 @@ def window_max(a: ArrayLike, window_shape: Any, stride: Any = None,
         dL/da[..., i] = sum over windows p with p s + j*(p) = i of dL/dy[..., p].
 
     A tie sends all of dL/dy to the first maximal element (as PyTorch's max pooling), not
-    shares of it as ``max_backward`` does.
+    shares of it as ``max_backward`` does. A window holding NaN has the maximum NaN, and its
+    gradient goes to the (last) NaN, as in PyTorch.
     """
     shape = np.shape(a)
     d = 1 if np.ndim(window_shape) == 0 else len(window_shape)
