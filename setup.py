@@ -13,5 +13,7 @@ setup(
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6"],
         "demo": ["scikit-learn", "matplotlib"],
+        # runs docs/notebooks/differentiation.ipynb in a kernel (hw_tests/test_notebook.py), plots inline
+        "notebook": ["nbclient>=0.7", "nbformat>=5", "ipykernel>=6", "matplotlib"],
     },
 )

@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Optional
 
-from autograder import report as reports
-from autograder.grade import DEFAULT_MEMORY_MB, DEFAULT_SEED, DEFAULT_TIMEOUT, Report, TestResult, grade
-from autograder.rubric import select_tests
-from autograder.submission import SubmissionError, open_handin
-
-
-def add_grading_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"input seed (default {DEFAULT_SEED})")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                        help=f"wall-clock limit per test, seconds (default {DEFAULT_TIMEOUT:g})")
-    parser.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB,
-                        help=f"memory limit per test process, MiB (default {DEFAULT_MEMORY_MB})")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="tests run at once")
+from autograder.grading import report as reports
+from autograder.grading.flags import flag_handin
+from autograder.grading.grade import DEFAULT_HANDIN_TIMEOUT, failed_report, grade
+from autograder.grading.sandbox import IsolationUnavailable, isolation
+from autograder.options import add_grading_options, add_only_option, parse_checked
+from autograder.grading.staging import SubmissionError, open_handin, reference_root
 
 
 def grade_parser() -> argparse.ArgumentParser:
@@ -40,45 +32,33 @@ def grade_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_only_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--only", nargs="*", metavar="TASK",
-                        help="grade only these: task numbers (3), component keys (elementwise_backward), "
-                             "test names (backward.exp) or starts of test names (engine.)")
-
-
-def parse_checked(parser: argparse.ArgumentParser, argv: Optional[list]) -> argparse.Namespace:
-    """``parser.parse_args``, refusing an ``--only`` that picks no test (a typo must not grade nothing)."""
-    args = parser.parse_args(argv)
-    try:
-        select_tests(args.only)
-    except ValueError as error:
-        parser.error(str(error))
-    return args
-
-
-def grade_path(path: Optional[Path], args: argparse.Namespace, progress=None) -> tuple:
+def grade_path(path: Optional[Path], args: argparse.Namespace, progress=None,
+               require_isolation: bool = False) -> tuple:
     """Grade a submission path; never raises for a bad submission: every test then fails with the cause.
 
-    Returns (report, warnings); the warnings (refused archive members, ...) are also in ``report.warnings``.
+    ``require_isolation``: refuse to run the handin unconfined (the report is then all zeros,
+    its reason saying why and how to fix it). Returns (report, warnings); the warnings
+    (refused archive members, ...) are also in ``report.warnings``, and the flags for staff
+    (``autograder.grading.flags``) in ``report.flags``.
     """
     warnings: list = []
+    flags: list = []
     only = getattr(args, "only", None)
     try:
-        with open_handin(path, warnings) as folder:
+        with isolation() as iso, open_handin(path, warnings, group=iso.uid) as folder:
+            flags = flag_handin(folder)
             result = grade(folder, seed=args.seed, timeout=args.timeout, memory_mb=args.memory_mb, jobs=args.jobs,
-                           only=only, progress=progress)
+                           only=only, progress=progress, iso=iso, require_isolation=require_isolation,
+                           handin_timeout=getattr(args, "handin_timeout", DEFAULT_HANDIN_TIMEOUT))
     except SubmissionError as error:
         result = failed_report(str(path), args.seed, str(error), only)
-    if path is not None:
-        result.submission = str(path)  # not the temporary folder an archive was unpacked into
-    result.warnings = warnings
+    except IsolationUnavailable as error:
+        result = failed_report(str(path), args.seed, f"grader_error: not graded: {error}", only)
+        result.isolation = "none: grading refused"
+    # Named as given, not as the staging folder it was copied into.
+    result.submission = str(path) if path is not None else f"the bundled reference ({reference_root()})"
+    result.warnings, result.flags = warnings, flags
     return result, warnings
-
-
-def failed_report(submission: str, seed: int, reason: str, only: Optional[list] = None) -> Report:
-    tests = [TestResult(c.key, t.name, t.name, 0.0, t.points, "failed", reason, t.visibility, 0.0)
-             for c, t in select_tests(only)]
-    return Report(submission, seed, 0.0, sum(t.max_score for t in tests), tests, 0.0)
 
 
 def main(argv: Optional[list] = None) -> int:
@@ -96,7 +76,9 @@ def main(argv: Optional[list] = None) -> int:
         from autograder.handout import handin_main
         return handin_main(argv[1:])
     args = parse_checked(grade_parser(), argv)
-    result, _ = grade_path(args.submission, args)
+    # The platforms' bundles pass --gradescope or --autolab: there staff rely on isolation.
+    platform = bool(args.gradescope or args.autolab)
+    result, _ = grade_path(args.submission, args, require_isolation=platform and not args.allow_unisolated)
     if args.gradescope:
         reports.write_gradescope(result, args.gradescope)
     if args.format == "json":

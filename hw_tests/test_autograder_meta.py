@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder.grade import grade_trusted
-from autograder.rubric import all_tests
+from autograder.grading.grade import grade_trusted
+from autograder.grading.rubric import all_tests
 
 REFERENCE = Path(__file__).resolve().parent.parent / "mytorch"
 F, ENGINE, BUFFER = "nn/functional.py", "autograd_engine.py", "utils.py"

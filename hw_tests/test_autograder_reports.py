@@ -13,12 +13,12 @@ import sys
 import numpy as np
 import pytest
 
-from autograder import protocol
-from autograder import report as reports
+from autograder.harness import protocol
+from autograder.grading import report as reports
 from autograder.cli import main as cli_main
-from autograder.grade import Report
-from autograder.grade import TestResult as Graded  # (not named Test*: pytest would try to collect it)
-from autograder.rubric import RUBRIC, select_tests
+from autograder.grading.grade import Report
+from autograder.grading.grade import TestResult as Graded  # (not named Test*: pytest would try to collect it)
+from autograder.grading.rubric import RUBRIC, select_tests
 
 FIRST, LAST = RUBRIC[0], RUBRIC[-1]  # two real components: the table and the Autolab line read the rubric
 GRADESCOPE_VISIBILITY = {"visible", "hidden", "after_due_date", "after_published"}
@@ -39,7 +39,8 @@ def sample_report() -> Report:
         Graded(LAST.key, "last.crashes", "sub_backward", 0.0, 2.0, "failed", "timed out after 20 s",
                    "hidden", 20.0, [part("q1", "timed out after 20 s"), part("q2", "timed out after 20 s")]),
     ]
-    return Report("handin.tar", 7, 3.0, 6.0, tests, 20.5, warnings=["refused '../x.py': path leaves the handin folder"])
+    return Report("handin.tar", 7, 3.0, 6.0, tests, 20.5, warnings=["refused '../x.py': path leaves the handin folder"],
+                  isolation="uid 990 + rlimits", flags=[{"file": "mytorch/a.py", "line": 3, "what": "ctypes"}])
 
 
 # ---------------------------------------------------------------- table
@@ -57,9 +58,11 @@ def test_table_lists_every_test_then_the_totals_seed_and_notes():
     assert re.search(rf"^{re.escape(FIRST.title)}\s+2 / {FIRST.points:g}$", "\n".join(lines), re.M)
     assert re.search(rf"^{re.escape(LAST.title)}\s+1 / {LAST.points:g}$", "\n".join(lines), re.M)
     assert not any(line.startswith(RUBRIC[1].title) for line in lines)  # not graded here: not listed
-    assert re.fullmatch(r"TOTAL\s+3 / 6", lines[-3])
-    assert lines[-2] == "seed 7, graded in 20.5 s: handin.tar"
-    assert lines[-1] == "note: refused '../x.py': path leaves the handin folder"
+    assert re.fullmatch(r"TOTAL\s+3 / 6", lines[-5])
+    assert lines[-4] == "seed 7, graded in 20.5 s: handin.tar"
+    assert lines[-3] == "isolation: uid 990 + rlimits"
+    assert lines[-2] == "note: refused '../x.py': path leaves the handin folder"
+    assert lines[-1] == "flag: mytorch/a.py:3: ctypes"
 
 
 def test_table_keeps_reasons_whole_when_printed_to_a_file_or_a_platform(monkeypatch):
@@ -78,13 +81,16 @@ def _documented_keys() -> set:
 
 def test_json_report_follows_its_documented_schema():
     data = json.loads(reports.as_json(sample_report()))
-    top = {"version", "submission", "seed", "score", "max_score", "seconds", "components", "warnings", "tests"}
+    top = {"version", "submission", "seed", "score", "max_score", "seconds", "components", "warnings", "tests",
+           "isolation", "flags"}
     test_keys = {"component", "name", "target", "score", "max_score", "status", "reason", "visibility", "seconds",
                  "parts"}
     assert set(data) == top and all(set(t) == test_keys for t in data["tests"])
     assert all(set(p) == {"part", "passed", "reason"} for t in data["tests"] for p in t["parts"])
-    assert (top | test_keys | {"part", "passed"}) <= _documented_keys()  # the docstring names every key
-    assert data["version"] == 1 and data["seed"] == 7 and data["submission"] == "handin.tar"
+    assert (top | test_keys | {"part", "passed", "file", "line", "what"}) <= _documented_keys()  # every key named
+    assert data["version"] == 2 and data["seed"] == 7 and data["submission"] == "handin.tar"
+    assert data["isolation"] == "uid 990 + rlimits"
+    assert data["flags"] == [{"file": "mytorch/a.py", "line": 3, "what": "ctypes"}]
     assert (data["score"], data["max_score"], data["seconds"]) == (3.0, 6.0, 20.5)
     assert data["components"] == {FIRST.key: 2.0, LAST.key: 1.0}
     assert data["warnings"] == ["refused '../x.py': path leaves the handin folder"]
@@ -129,14 +135,15 @@ def test_gradescope_results_follow_the_specification(tmp_path):
     assert (results["score"], results["max_score"], results["execution_time"]) == (3.0, 6.0, 20.5)
     assert results["visibility"] in GRADESCOPE_VISIBILITY
     assert results["stdout_visibility"] in GRADESCOPE_VISIBILITY
-    assert results["output"].splitlines() == ["Graded with seed 7.",
+    assert results["output"].splitlines() == ["Graded with seed 7.", "Isolation: uid 990 + rlimits",
                                               "Note: refused '../x.py': path leaves the handin folder"]
+    assert results["output_format"] == "text" and "ctypes" not in json.dumps(results)  # flags: staff only
     kinds = {"name": "text", "number": "text", "score": "number", "max_score": "number", "status": "text",
-             "output": "text", "visibility": "text", "execution_time": "number"}
+             "output": "text", "output_format": "text", "visibility": "text", "execution_time": "number"}
     assert len(results["tests"]) == 3
     for number, test in enumerate(results["tests"], start=1):
         assert {key: _kind(test[key]) for key in kinds} == kinds, test
-        assert test["number"] == str(number)
+        assert test["number"] == str(number) and test["output_format"] == "text"
         assert test["status"] in {"passed", "failed"} and test["visibility"] in GRADESCOPE_VISIBILITY
     passed, partial, crashed = results["tests"]
     assert passed["name"] == f"{FIRST.key}: first.passes (MemoryBuffer)"
@@ -175,6 +182,10 @@ def _message(specs: list, payload: bytes, header: object = None) -> bytes:
     return struct.pack("<Q", len(head)) + head + payload
 
 
+def _framed(head: bytes) -> bytes:
+    return struct.pack("<Q", len(head)) + head
+
+
 @pytest.mark.parametrize("message, why", [
     (_message([{"name": "x", "dtype": "|O", "shape": [1], "nbytes": 8}], b"\0" * 8), "not a plain numeric dtype"),
     (_message([{"name": "x", "dtype": "<f8", "shape": [2], "nbytes": 8}], b"\0" * 8), "size does not match"),
@@ -184,6 +195,13 @@ def _message(specs: list, payload: bytes, header: object = None) -> bytes:
     (_message([], b"", header=[1, 2]), "header must be an object"),
     (struct.pack("<Q", 5) + b"{nope", "unreadable header"),
     (b"\1\2\3", "no header"),
+    # Found by attacking the grader: each once escaped the checks and crashed it.
+    pytest.param(_framed(b'{"header": ' + b"[" * 100_000 + b"]" * 100_000 + b', "arrays": []}'),
+                 "unreadable header", id="JSON nested 100,000 deep"),
+    (_message([{"name": "x", "dtype": "<f8", "shape": [1] * 65, "nbytes": 8}], b"\0" * 8), "bad shape"),
+    (_message([{"name": "x", "dtype": "<f8", "shape": [1], "nbytes": 8.0}], b"\0" * 8), "bad shape or size"),
+    (_message([{"name": "x", "dtype": ["<f8"], "shape": [1], "nbytes": 8}], b"\0" * 8), "not a plain numeric"),
+    (_message([{"name": "x", "dtype": "<f8", "shape": [True], "nbytes": 8}], b"\0" * 8), "bad shape"),
 ])
 def test_protocol_refuses_malformed_messages(message, why):
     with pytest.raises(protocol.ProtocolError, match=why):

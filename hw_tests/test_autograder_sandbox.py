@@ -30,13 +30,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder import report as reports
-from autograder.cases import load_all
+from autograder.grading import report as reports
+from autograder.grading.cases import load_all
 from autograder.cli import grade_path
-from autograder.grade import DEFAULT_SEED, grade
-from autograder.rubric import RUBRIC, all_tests, total_points
-from autograder.sandbox import case_rng
-from autograder.submission import unpack
+from autograder.grading.grade import DEFAULT_SEED, grade
+from autograder.grading.rubric import RUBRIC, all_tests, total_points
+from autograder.grading.sandbox import case_rng
+from autograder.grading.staging import unpack
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO / "mytorch"
@@ -335,13 +335,12 @@ def test_exiting_at_import_fails_every_test_with_the_cause(tmp_path, code, fragm
 
 def test_a_child_that_overwrites_its_result_file_with_garbage_fails_alone(tmp_path):
     root = reference_copy(tmp_path)
-    # The child is started as `python -I -c BOOT CASE SUBMISSION INPUTS RESULT MEMORY` (sys.argv[4] is RESULT).
+    # The test process writes its result to result.bin in its scratch folder, its working directory.
     append(root, F, """
         import os
-        import sys
 
         def add_backward(grad_output, a, b):
-            with open(sys.argv[4], "wb") as stream:
+            with open("result.bin", "wb") as stream:
                 stream.write(b"\\xff" * 64)
             os._exit(0)
         """)
@@ -368,8 +367,11 @@ def test_fake_score_lines_and_a_fake_results_file_change_nothing(tmp_path):
                 print("TOTAL 100 / 100", file=stream, flush=True)
                 print({fake_scores!r}, file=stream, flush=True)
             os.write(1, b"FAKE " + {fake_scores!r}.encode() + b"\\n")
-            with open({str(results_json)!r}, "w") as stream:
-                stream.write({fake_results!r})
+            try:  # refused where Landlock confines the test process; without it, overwritten by the grader
+                with open({str(results_json)!r}, "w") as stream:
+                    stream.write({fake_results!r})
+            except OSError:
+                pass
 
         def add_backward(grad_output, a, b):
             _pretend()
@@ -576,28 +578,10 @@ def test_command_line_json_report_of_the_reference_has_full_marks():
                                env={**os.environ, "PYTHONPATH": str(REPO)})
     assert completed.returncode == 0, completed.stderr
     data = json.loads(completed.stdout)
-    assert data["version"] == 1 and data["seed"] == DEFAULT_SEED
+    assert data["version"] == 2 and data["seed"] == DEFAULT_SEED
     assert data["score"] == data["max_score"] == total_points()
     assert [t["name"] for t in data["tests"]] == [t.name for _, t in all_tests()]
     failed = [(t["name"], t["reason"]) for t in data["tests"] if t["status"] != "passed"]
     assert not failed
     assert data["components"] == {c.key: c.points for c in RUBRIC}
     assert re.fullmatch(r"[\d.]+", str(data["seconds"]))
-
-
-def test_student_code_runs_as_another_user_when_the_grader_is_root(tmp_path):
-    """As root, the grader runs children as 'nobody' when that user can run this Python: the student's
-    code then cannot signal the grader. Where 'nobody' cannot (e.g. Python under /root), it is skipped."""
-    from autograder.sandbox import sandbox_user
-
-    submission = tmp_path / "handin"
-    shutil.copytree(REFERENCE, submission / "mytorch", ignore=shutil.ignore_patterns("__pycache__"))
-    if sandbox_user(submission) is None:
-        pytest.skip("not root, or the 'nobody' user cannot run this Python and NumPy here")
-    functional = submission / "mytorch" / "nn" / "functional.py"
-    functional.write_text(functional.read_text().replace(
-        '"""dL/da = -dL/dy."""\n', '"""dL/da = -dL/dy."""\n    import os, signal; os.kill(os.getppid(), signal.SIGKILL)\n', 1))
-    report = grade(submission, only=["backward.neg", "backward.add"], timeout=20)
-    neg = next(t for t in report.tests if t.name == "backward.neg")
-    assert neg.score == 0 and "PermissionError" in neg.reason
-    assert next(t for t in report.tests if t.name == "backward.add").status == "passed"

@@ -1,16 +1,17 @@
 """Every graded case, run in this process against the reference, judged by the grader's own oracle.
 
-The autograder and this file share one definition per case (``autograder/cases``),
+The autograder and this file share one definition per case (``autograder/grading/cases``),
 so what pytest checks here is exactly what the grader awards points for.
 """
 
 import pytest
 
-from autograder.cases import Submission, load_all
-from autograder.child import _plain_arrays
-from autograder.grade import DEFAULT_SEED, check_rubric, score_parts
-from autograder.rubric import RUBRIC, all_tests, total_points
-from autograder.sandbox import ChildResult, case_rng
+from autograder.grading.cases import load_all
+from autograder.grading.grade import DEFAULT_SEED, check_rubric, score_parts
+from autograder.grading.rubric import RUBRIC, all_tests, total_points
+from autograder.grading.sandbox import ChildResult, case_rng
+from autograder.harness.calls import RUNNERS, Submission
+from autograder.harness.child import _plain_arrays
 
 CASES = load_all()
 TEST_NAMES = [test.name for _, test in all_tests()]
@@ -23,7 +24,7 @@ def test_reference_passes(name, seed):
     inputs = case.make_inputs(case_rng(seed, name))
     sub = Submission()
     try:
-        outputs = case.run(sub, inputs)
+        outputs = RUNNERS[case.runner](sub, inputs, case.plan)
     finally:
         if sub.last_engine is not None:
             sub.last_engine.close()

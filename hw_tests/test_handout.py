@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from autograder.grade import grade, grade_trusted
-from autograder.handout import (TASKS, MarkerError, build_handin, generate, marked_functions, reference_sources,
-                                solution_lines, strip_solutions)
-from autograder.rubric import RUBRIC
+from autograder.grading.grade import grade, grade_trusted
+from autograder.handout import build_handin, generate, reference_sources
+from autograder.markers import TASKS, MarkerError, marked_functions, solution_lines, strip_solutions
+from autograder.grading.rubric import RUBRIC
 
 REPO = Path(__file__).resolve().parent.parent
 COMMITTED = REPO / "handout"
@@ -78,9 +78,9 @@ def test_trusted_grading_of_the_starter_runs_every_case(kit):
 # else they are leaks). None gives away more than its backward's docstring already states.
 SHIPPED_ON_PURPOSE = {
     # The engine task's graded cases record backward functions of their own, so it does not depend on task 3.
-    "return grad_output * np.exp(a)": {"autograder/cases/engine.py"},
+    "return grad_output * np.exp(a)": {"autograder/harness/calls.py"},
     # ... among them the 2-D matmul rule, which matmul_backward's docstring states anyway.
-    "return grad_output @ b.T, a.T @ grad_output": {"autograder/cases/engine.py"},
+    "return grad_output @ b.T, a.T @ grad_output": {"autograder/harness/calls.py"},
     # A counting identity backward in a local test of the engine.
     "return grad_output": {"hw_tests/test_engine.py"},
     # Forward mode (a given tool) guards a**b ln(a) at a = 0 as pow_backward does.

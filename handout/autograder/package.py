@@ -39,8 +39,9 @@ import zipfile
 from pathlib import Path
 from typing import Optional
 
-from autograder.grade import DEFAULT_MEMORY_MB, DEFAULT_SEED, DEFAULT_TIMEOUT
-from autograder.rubric import RUBRIC
+from autograder.grading import flags
+from autograder.grading.grade import DEFAULT_MEMORY_MB, DEFAULT_SEED, DEFAULT_TIMEOUT
+from autograder.grading.rubric import RUBRIC
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 FIXED_TIME = (2024, 1, 1, 0, 0, 0)  # every bundled file gets this date: the same source gives the same bytes
@@ -64,7 +65,8 @@ fi
         -r "$SOURCE/requirements.txt"
 # Fail the build now, not at the first submission, if the grader does not import.
 cd "$SOURCE"
-"$PYTHON" -c "import numpy; from autograder.grade import check_rubric; from autograder.cases import load_all; \\
+"$PYTHON" -c "import numpy; from autograder.grading import flags
+from autograder.grading.grade import check_rubric; from autograder.grading.cases import load_all; \\
 check_rubric(load_all()); print('MyTorch autograder ready, NumPy', numpy.__version__)"
 """
 
@@ -109,14 +111,17 @@ clean:
 
 
 def grader_files() -> list:
-    """(name inside the bundle, file) for every file of the autograder package, sorted."""
+    """(name inside the bundle, bytes) for every file of the autograder package, sorted, and the list of
+    the kit's given files (the bundle holds no reference to compute it from: see ``flags.given_hashes``)."""
     files = []
     for path in sorted(PACKAGE_DIR.rglob("*")):
         relative = path.relative_to(PACKAGE_DIR)
         if path.is_file() and "__pycache__" not in relative.parts and path.suffix != ".pyc" \
-                and not any(part.startswith(".") for part in relative.parts):
-            files.append((f"autograder/{relative.as_posix()}", path))
-    return files
+                and not any(part.startswith(".") for part in relative.parts) and path != flags.GIVEN_LIST:
+            files.append((f"autograder/{relative.as_posix()}", path.read_bytes()))
+    listed = "".join(f"{digest}\n" for digest in sorted(flags.given_hashes())).encode()
+    files.append((f"autograder/{flags.GIVEN_LIST.relative_to(PACKAGE_DIR).as_posix()}", listed))
+    return sorted(files)
 
 
 def grading_options(seed: int, timeout: float, memory_mb: int) -> str:
@@ -128,7 +133,7 @@ def build_gradescope(destination: Path, options: str, requirement: str = "numpy>
     members = [("setup.sh", SETUP_SH.encode(), 0o755),
                ("run_autograder", RUN_AUTOGRADER.format(options=options).encode(), 0o755),
                ("requirements.txt", f"{requirement}\n".encode(), 0o644)]
-    members += [(name, path.read_bytes(), 0o644) for name, path in grader_files()]
+    members += [(name, data, 0o644) for name, data in grader_files()]
     destination.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(destination, "w", zipfile.ZIP_DEFLATED) as bundle:
         for name, data, mode in members:
@@ -150,8 +155,7 @@ def build_autolab(folder: Path, options: str, handin: str = "handin.tar") -> tup
                               for i in range(1, name.count("/") + 1)})
         for name in directories:
             tar.addfile(_tar_info(name, tarfile.DIRTYPE, 0o755))
-        for name, path in grader_files():
-            data = path.read_bytes()
+        for name, data in grader_files():
             tar.addfile(_tar_info(name, tarfile.REGTYPE, 0o644, len(data)), io.BytesIO(data))
     return makefile, archive
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autograder.rubric import RUBRIC
+from autograder.grading.rubric import RUBRIC
+from autograder.markers import marked_functions
 
 
 def _text(repo: Path, name: str) -> str:
@@ -19,7 +20,6 @@ def _text(repo: Path, name: str) -> str:
 
 def _functions(sources: dict) -> dict:
     """{task key: ["mytorch/utils.py: add_spot", ...]} from the solution markers."""
-    from autograder.handout import marked_functions
     found: dict = {}
     for relative, text in sources.items():
         for key, names in marked_functions(text).items():

@@ -1,0 +1,291 @@
+"""Confining a test process with the kernel's own mechanisms, before the handin is imported.
+
+Applied in this order, each only where the platform has it:
+
+1. resource limits (``setrlimit``): address space, CPU seconds, processes of
+   the uid, size of any file written, open files, no core dumps;
+2. when the grader runs as root: mount, IPC and network namespaces of its own
+   (no network at all; System V memory dies with the test); the Python
+   installation made reachable for the unprivileged uid when it lives under a
+   folder that uid cannot enter (a pyenv under /root); then ``setgroups``,
+   ``setgid`` and ``setuid`` to that uid: no capability is left;
+3. on Linux, Landlock (``landlock_create_ruleset`` / ``landlock_add_rule`` /
+   ``landlock_restrict_self``, through ``ctypes``): the process and all it
+   starts may read only the staged handin, the standard library and NumPy,
+   write only its result file and create no file at all; with ABI 4 it may not connect or bind TCP
+   sockets, with ABI 6 it may not signal or reach (abstract UNIX sockets) any
+   process outside its own sandbox.
+
+The grader reads ``describe`` to report what was in force; the test process
+calls ``confine`` and exits before touching the handin if any step fails.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import platform
+import stat
+import sys
+from pathlib import Path
+from typing import Optional
+
+try:
+    import resource
+except ImportError:  # not POSIX: no limits
+    resource = None
+
+
+class ConfinementError(RuntimeError):
+    """A confinement step the grader asked for could not be applied: the test must not run."""
+
+
+# ---------------------------------------------------------------- resource limits
+
+def apply_limits(limits: dict) -> None:
+    """``limits``: memory_bytes, cpu_seconds, processes, file_bytes, open_files (each optional)."""
+    if resource is None:
+        return
+    wanted = [(resource.RLIMIT_CORE, 0)]
+    for key, name in (("memory_bytes", "RLIMIT_AS"), ("cpu_seconds", "RLIMIT_CPU"), ("processes", "RLIMIT_NPROC"),
+                      ("file_bytes", "RLIMIT_FSIZE"), ("open_files", "RLIMIT_NOFILE")):
+        if limits.get(key) is not None and hasattr(resource, name):
+            wanted.append((getattr(resource, name), int(limits[key])))
+    for which, value in wanted:
+        try:
+            resource.setrlimit(which, (value, value))
+        except (ValueError, OSError) as error:
+            raise ConfinementError(f"setrlimit({which}, {value}) failed: {error}") from None
+
+
+# ---------------------------------------------------------------- the unprivileged uid
+
+_CLONE_NEWNS, _CLONE_NEWIPC, _CLONE_NEWNET = 0x00020000, 0x08000000, 0x40000000
+_MS_BIND, _MS_REC, _MS_PRIVATE = 0x1000, 0x4000, 1 << 18
+_MNT_DETACH = 2
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+
+
+def _check(result: int, what: str) -> int:
+    if result < 0:
+        error = ctypes.get_errno()
+        raise ConfinementError(f"{what} failed: {os.strerror(error)}")
+    return result
+
+
+def can_enter(path: Path, uid: int, gid: int) -> bool:
+    """Whether ``uid`` (with only group ``gid``) may search ``path`` itself (its x bit)."""
+    info = path.stat()
+    bits = (stat.S_IXUSR if info.st_uid == uid else stat.S_IXGRP if info.st_gid == gid else stat.S_IXOTH)
+    return bool(info.st_mode & bits)
+
+
+def blocked_ancestors(paths: list, uid: int, gid: int) -> list:
+    """The outermost folder on the way to each path that ``uid`` cannot enter (sorted, no duplicates)."""
+    blocked = set()
+    for path in paths:
+        path = Path(path).resolve()
+        for folder in [*reversed(path.parents), path] if path.is_dir() else reversed(path.parents):
+            if not can_enter(folder, uid, gid):
+                blocked.add(folder)
+                break
+    return sorted(blocked)
+
+
+def own_namespaces() -> None:
+    """Give this process mount, IPC and network namespaces of its own (needs root).
+
+    Its mounts change nothing outside; System V segments and message queues it makes die
+    with it instead of outliving the test; its network has no interface but a loopback
+    that is down, so no packet (UDP included, which Landlock does not cover) leaves it.
+    """
+    libc = _libc()
+    _check(libc.unshare(_CLONE_NEWNS | _CLONE_NEWIPC | _CLONE_NEWNET), "unshare(mount, IPC, network)")
+    _check(libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "making mounts private")
+
+
+def reveal(paths: list, uid: int, gid: int, scratch: Path) -> list:
+    """Make every folder of ``paths`` reachable for ``uid``, in this process's own mount namespace.
+
+    A folder on the way that the uid cannot enter (``/root`` at mode 0700, holding a
+    pyenv) is covered by an empty tmpfs in which only the needed paths are bind-mounted
+    back: the uid reaches what it needs and sees nothing else of that folder. Needs root,
+    after ``own_namespaces``. Returns the folders it covered.
+    """
+    covered = blocked_ancestors(paths, uid, gid)
+    if covered and _same_mount_namespace(os.getpid(), os.getppid()):
+        # Covering /root in the grader's own namespace would hide it from every process on the machine.
+        raise ConfinementError("refusing to cover folders outside a mount namespace of this process's own")
+    libc = _libc()
+    for number, folder in enumerate(covered):
+        inside = sorted({Path(p).resolve() for p in paths if folder in Path(p).resolve().parents})
+        held = []
+        for k, path in enumerate(inside):
+            # Hold each needed path on a mount point in the scratch folder while the tmpfs covers its parent.
+            hold = scratch / f".hold-{number}-{k}"
+            hold.mkdir() if path.is_dir() else hold.touch()
+            _check(libc.mount(str(path).encode(), str(hold).encode(), None, _MS_BIND | _MS_REC, None),
+                   f"bind-mounting {path}")
+            held.append((path, hold))
+        _check(libc.mount(b"tmpfs", str(folder).encode(), b"tmpfs", 0, b"mode=0755,size=1m"),
+               f"covering {folder}")
+        for path, hold in held:
+            relative = path.relative_to(folder)
+            target = folder / relative
+            if hold.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.touch()
+            _check(libc.mount(str(hold).encode(), str(target).encode(), None, _MS_BIND | _MS_REC, None),
+                   f"bind-mounting {path} back")
+            # The holding mount sits in the writable scratch folder: take it away again.
+            _check(libc.umount2(str(hold).encode(), _MNT_DETACH), f"unmounting {hold}")
+            hold.rmdir() if hold.is_dir() else hold.unlink()
+    return covered
+
+
+def _same_mount_namespace(pid: int, other: int) -> bool:
+    try:
+        return os.stat(f"/proc/{pid}/ns/mnt").st_ino == os.stat(f"/proc/{other}/ns/mnt").st_ino
+    except OSError:  # no /proc to tell: assume the worst
+        return True
+
+
+def drop_privileges(uid: int, gid: int) -> None:
+    """Become ``uid``/``gid`` with no supplementary group (and so with no capability)."""
+    try:
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)
+    except OSError as error:
+        raise ConfinementError(f"could not switch to uid {uid}: {error}") from None
+    if os.getuid() != uid or os.geteuid() != uid or os.getegid() != gid:
+        raise ConfinementError(f"still uid {os.geteuid()} after switching to uid {uid}")
+
+
+# ---------------------------------------------------------------- Landlock
+
+_NR = {"x86_64": (444, 445, 446), "aarch64": (444, 445, 446), "arm64": (444, 445, 446)}
+_PR_SET_NO_NEW_PRIVS = 38
+_VERSION = 1  # landlock_create_ruleset flag: return the ABI version
+_RULE_PATH_BENEATH = 1
+
+# Filesystem rights, and the ABI that introduced each.
+_FS_EXECUTE, _FS_WRITE_FILE, _FS_READ_FILE, _FS_READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
+_FS_RIGHTS_BY_ABI = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 5: (1 << 16) - 1}
+_NET_BIND_TCP, _NET_CONNECT_TCP = 1 << 0, 1 << 1
+_SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1
+_FILE_RIGHTS = _FS_EXECUTE | _FS_WRITE_FILE | _FS_READ_FILE | (1 << 14)  # rights that apply to a file itself
+
+
+class _RulesetAttr(ctypes.Structure):
+    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
+                ("scoped", ctypes.c_uint64)]
+
+
+class _PathBeneathAttr(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version, 0 where there is none (not Linux, disabled, too old)."""
+    numbers = _NR.get(platform.machine())
+    if sys.platform != "linux" or numbers is None:
+        return 0
+    try:
+        libc = _libc()
+        libc.syscall.restype = ctypes.c_long
+        version = libc.syscall(ctypes.c_long(numbers[0]), None, ctypes.c_size_t(0), ctypes.c_uint(_VERSION))
+    except (OSError, AttributeError):
+        return 0
+    return max(0, int(version))
+
+
+def handled_fs_rights(abi: int) -> int:
+    return _FS_RIGHTS_BY_ABI[max(k for k in _FS_RIGHTS_BY_ABI if k <= abi)] if abi else 0
+
+
+def landlock_features(abi: int) -> list:
+    """What a ruleset of this ABI restricts, as the report names it."""
+    return [name for name, needed in (("fs", 1), ("net", 4), ("signals", 6)) if abi >= needed]
+
+
+def restrict(read_only: list, read_write: list, abi: int) -> None:
+    """Enforce Landlock on this process and everything it starts (irreversible).
+
+    ``read_only``: files and folders the process may read (folders: everything beneath);
+    ``read_write``: files it may also write (folders: create, write and remove beneath).
+    Everything else on the file system is refused, whatever the uid's permissions.
+    """
+    if abi < 1:
+        raise ConfinementError("Landlock is not available")
+    create, add_rule, restrict_self = _NR[platform.machine()]
+    libc = _libc()
+    libc.syscall.restype = ctypes.c_long
+    fs_rights = handled_fs_rights(abi)
+    attr = _RulesetAttr(fs_rights, (_NET_BIND_TCP | _NET_CONNECT_TCP) if abi >= 4 else 0,
+                        (_SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL) if abi >= 6 else 0)
+    size = ctypes.sizeof(_RulesetAttr) if abi >= 6 else (16 if abi >= 4 else 8)
+    ruleset = _check(libc.syscall(ctypes.c_long(create), ctypes.byref(attr), ctypes.c_size_t(size),
+                                  ctypes.c_uint(0)), "landlock_create_ruleset")
+    try:
+        read = _FS_EXECUTE | _FS_READ_FILE | _FS_READ_DIR
+        for paths, rights in ((read_only, read), (read_write, fs_rights)):
+            for path in paths:
+                try:
+                    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    continue
+                try:
+                    allowed = rights if stat.S_ISDIR(os.fstat(fd).st_mode) else rights & _FILE_RIGHTS
+                    rule = _PathBeneathAttr(allowed & fs_rights, fd)
+                    _check(libc.syscall(ctypes.c_long(add_rule), ctypes.c_int(ruleset),
+                                        ctypes.c_int(_RULE_PATH_BENEATH), ctypes.byref(rule), ctypes.c_uint(0)),
+                           f"landlock_add_rule({path})")
+                finally:
+                    os.close(fd)
+        _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+        _check(libc.syscall(ctypes.c_long(restrict_self), ctypes.c_int(ruleset), ctypes.c_uint(0)),
+               "landlock_restrict_self")
+    finally:
+        os.close(ruleset)
+
+
+# ---------------------------------------------------------------- all of it, in order
+
+def confine(spec: dict, scratch: Path) -> None:
+    """Apply what the grader asked for in ``spec`` (see ``autograder.grading.sandbox``), in order.
+
+    ``spec``: limits (dict), uid and gid (or None: stay the grader's user), landlock
+    (the ABI to use, 0 for none), read_only and read_write (path lists), and reveal:
+    the folders the uid must reach (the Python installation, NumPy, the handin).
+    """
+    uid, gid = spec.get("uid"), spec.get("gid")
+    if uid is not None:
+        own_namespaces()
+        reveal(list(spec["reveal"]), uid, gid, scratch)
+    apply_limits(spec.get("limits") or {})
+    if uid is not None:
+        drop_privileges(uid, gid)
+    if spec.get("landlock"):
+        restrict(list(spec["read_only"]), list(spec["read_write"]), int(spec["landlock"]))
+
+
+def describe(uid: Optional[int], abi: int, user_name: str = "") -> str:
+    """The isolation line of a report: 'uid 61001 + landlock abi 7 (fs, net, signals) + rlimits'."""
+    parts = []
+    if uid is not None:
+        parts.append(f"uid {uid}" + (f" ({user_name})" if user_name else "") + " + namespaces (mount, ipc, net)")
+    if abi:
+        parts.append(f"landlock abi {abi} ({', '.join(landlock_features(abi))})")
+    if resource is not None:
+        parts.append("rlimits")
+    if uid is None and not abi:
+        return "unisolated (" + (" + ".join(parts) or "no limits") + "): the handin ran with the grader's own rights"
+    return " + ".join(parts)
