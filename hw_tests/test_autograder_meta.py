@@ -20,8 +20,8 @@ F, ENGINE, BUFFER = "nn/functional.py", "autograd_engine.py", "utils.py"
 # except where `new` is given as ("all", new): then every occurrence is replaced.
 MUTANTS = {
     # The typical bugs.
-    "transposed matmul gradient": (F, [("        return grad_output @ b.T, a.T @ grad_output",
-                                        "        return grad_output @ b.T, grad_output.T @ a")]),
+    "transposed matmul gradient": (F, [("(grad_output.T @ a).T if _is_transposed_view(b) else a.T @ grad_output",
+                                        "(grad_output.T @ a).T if _is_transposed_view(b) else grad_output.T @ a")]),
     "missing unbroadcast in add": (F, [("return unbroadcast(grad_output, a.shape), unbroadcast(grad_output, b.shape)",
                                         "return grad_output, grad_output")]),
     "gradient assigned instead of accumulated": (ENGINE, [("previous += g", "grads[key] = g"),

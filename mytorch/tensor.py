@@ -457,6 +457,12 @@ def call_with_tensors(forward: Callable[..., Any], args: Sequence[Any], kwargs: 
     gradients while recording: a layer's own parameters make its output
     differentiable even when its input is a constant.
     """
+    for a in args:  # a plain loop: the common case (no Tensor) then costs no comprehension frame
+        if isinstance(a, Tensor):
+            break
+    else:
+        if not kwargs:
+            return forward(*args)
     tensors = [a for a in args if isinstance(a, Tensor)]
     if kwargs:
         tensors += [a for a in kwargs.values() if isinstance(a, Tensor)]

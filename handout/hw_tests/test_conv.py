@@ -1,4 +1,4 @@
-"""Convolution support primitives (pad, sliding_windows) and the layers built on them:
+"""Convolution support primitives (pad, sliding_windows, window_max) and the layers built on them:
 Conv1d, Conv2d, Flatten, max and average pooling. Forward against direct loops, gradients
 against central differences."""
 
@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import mytorch.nn.functional as F
+from mytorch import constant
 from conftest import SWEEP, check_primitive
 from layer_checks import check_module
 from mytorch.nn.activation import ReLU
@@ -105,6 +106,82 @@ def test_sliding_windows_backward_counts_overlaps():
     np.testing.assert_array_equal(grad, [1, 1, 2, 1, 2, 1, 1, 0])
 
 
+def window_max_reference(a, window, stride):
+    """y[..., p] = max over the window at p s, one window at a time (pool_reference over any lead axes)."""
+    d = len(window)
+    out = tuple((n - k) // s + 1 for n, k, s in zip(a.shape[a.ndim - d:], window, stride))
+    y = np.zeros(a.shape[:a.ndim - d] + out)
+    for p in np.ndindex(*out):
+        reads = tuple(slice(pi * si, pi * si + ki) for pi, si, ki in zip(p, stride, window))
+        y[(Ellipsis,) + p] = a[(Ellipsis,) + reads].reshape(a.shape[:a.ndim - d] + (-1,)).max(axis=-1)
+    return y
+
+
+@pytest.mark.parametrize("shape, window, stride", [
+    ((1, 1, 4, 4), (2, 2), (2, 2)), ((2, 3, 5, 6), (3, 3), (2, 2)), ((1, 2, 5, 4), (2, 3), (1, 1)),
+    ((2, 3, 7), (3,), (2,)), ((7,), (2,), (3,)), ((2, 1, 3, 4, 5), (2, 2, 3), (1, 2, 1)),
+])
+def test_window_max_matches_loops_and_central_differences(rng, shape, window, stride):
+    a = rng.permutation(np.arange(np.prod(shape), dtype=float)).reshape(shape) * 0.1  # distinct: no ties
+    check_primitive(F.window_max, F.window_max_backward, a,
+                    reference=lambda a: window_max_reference(a, window, stride), window_shape=window, stride=stride)
+
+
+@SWEEP
+@given(lead=st.lists(st.integers(1, 2), max_size=2), n=st.integers(1, 7), k=st.integers(1, 4),
+       s=st.integers(1, 4), seed=st.integers(0, 2 ** 32 - 1))
+def test_window_max_sweep(lead, n, k, s, seed):
+    k = min(k, n)
+    shape = tuple(lead) + (n,)
+    a = np.random.default_rng(seed).permutation(np.arange(np.prod(shape), dtype=float)).reshape(shape) * 0.1
+    check_primitive(F.window_max, F.window_max_backward, a,
+                    reference=lambda a: window_max_reference(a, (k,), (s,)), window_shape=k, stride=s)
+
+
+def test_window_max_backward_sends_each_window_gradient_to_its_first_maximum(engine):
+    """a = [3, 1, 3, 2, 0, 5, 5], k = 3, s = 2: windows [3, 1, 3], [3, 2, 0], [0, 5, 5].
+
+    Maxima 3, 3, 5 at a[0] (first of the tie a[0] = a[2]), a[2] and a[5] (first of a[5] = a[6]).
+    dL/dy = [1, 10, 100]: dL/da = [1, 0, 10, 0, 0, 100, 0]; the overlapping windows 1 and 2
+    share a[2] and a[4], and only window 1's maximum lands on one of them.
+    """
+    a = np.array([3.0, 1.0, 3.0, 2.0, 0.0, 5.0, 5.0])
+    y = F.window_max(a, 3, stride=2)
+    np.testing.assert_array_equal(y, [3, 3, 5])
+    np.testing.assert_array_equal(engine.operation_list[-1].params["argmax"], [0, 0, 1])
+    engine.backward(np.array([1.0, 10.0, 100.0]), output=y)
+    np.testing.assert_array_equal(engine.memory_buffer.get_param(a), [1, 0, 10, 0, 0, 100, 0])
+    # called directly, without the recorded positions, it finds the same ones
+    np.testing.assert_array_equal(F.window_max_backward(np.array([1.0, 10.0, 100.0]), a, (3,), (2,)),
+                                  [1, 0, 10, 0, 0, 100, 0])
+
+
+def test_window_max_adds_where_overlapping_windows_share_their_maximum(engine):
+    """a = [0, 9, 0], k = 2, s = 1: both windows have their maximum at a[1], so dL/da[1] = 2 + 3."""
+    a = np.array([0.0, 9.0, 0.0])
+    y = F.window_max(a, 2, stride=1)
+    engine.backward(np.array([2.0, 3.0]), output=y)
+    np.testing.assert_array_equal(engine.memory_buffer.get_param(a), [0, 5, 0])
+
+
+def test_window_max_of_a_window_with_nan_is_nan_and_its_gradient_goes_there(engine):
+    """a = [1, nan, 0, 2], k = 2: windows [1, nan] and [0, 2] -> [nan, 2]; dL/dy = [3, 5] lands on the nan and the 2."""
+    a = np.array([1.0, np.nan, 0.0, 2.0])
+    y = F.window_max(a, 2)
+    np.testing.assert_array_equal(y, [np.nan, 2.0])
+    engine.backward(np.array([3.0, 5.0]), output=y)
+    np.testing.assert_array_equal(engine.memory_buffer.get_param(a), [0, 3, 0, 5])
+
+
+def test_window_max_gradient_keeps_the_input_memory_layout(rng):
+    """The gradient is laid out as a (channels-last memory here), so the next backward reads both in order."""
+    a = np.ascontiguousarray(rng.standard_normal((2, 4, 4, 3))).transpose(0, 3, 1, 2)  # (N, C, H, W) view
+    y, argmax = F._window_argmax(a, (2, 2), (2, 2))
+    grad = F.window_max_backward(np.ones(y.shape), a, (2, 2), (2, 2), argmax=argmax)
+    assert grad.strides == a.strides
+    np.testing.assert_array_equal(grad.sum(axis=(2, 3)), np.full((2, 3), 4.0))  # 4 windows, 1 each
+
+
 @pytest.mark.parametrize("shape, widths", [((3,), ((1, 2),)), ((2, 3, 4), ((0, 0), (1, 0), (2, 3))),
                                            ((1, 1, 2, 2), ((0, 0), (0, 0), (1, 1), (1, 1)))])
 def test_pad_matches_reference_and_central_differences(rng, shape, widths):
@@ -122,6 +199,9 @@ def test_pad_with_a_value(engine):
     (lambda: F.sliding_windows(np.zeros(3), (1, 1)), r"input of shape \(3,\) with window \(1, 1\)"),
     (lambda: F.sliding_windows(np.zeros(3), 2, stride=(1, 1)), r"stride: expected an int or 1 ints"),
     (lambda: F.pad(np.zeros((2, 3)), ((1, 1),)), r"pad: input of shape \(2, 3\) needs pad_width"),
+    (lambda: F.window_max(np.zeros((2, 3)), 4), r"window_max: input of shape \(2, 3\) with window \(4,\)"),
+    (lambda: F.window_max(np.zeros((2, 3)), 2, stride=0), r"window_max: .*stride \(0,\)"),
+    (lambda: F.window_max(np.zeros(3), (1, 1)), r"window_max: input of shape \(3,\) with window \(1, 1\)"),
     (lambda: F.pad(np.zeros(3), ((-1, 1),)), r"non-negative"),
 ])
 def test_primitive_bad_arguments_raise_before_recording(engine, call, pattern):
@@ -175,6 +255,26 @@ def test_conv_gradients_match_closed_forms(engine, rng):
         dW[o, c, j] = sum(G[n, o, p] * x_pad[n, c, 2 * p + j] for n in range(2) for p in range(y.shape[2]))
     np.testing.assert_allclose(layer.dW, dW, rtol=1e-10)
     np.testing.assert_allclose(layer.db, G.sum(axis=(0, 2)), rtol=1e-10)
+
+
+def test_conv_on_constant_data_fills_dW_and_db_as_on_plain_data_and_records_no_windows(engine, rng):
+    """constant(x) needs no gradient: its columns are cut without recording, and the same dW, db result."""
+    layer = Conv2d(2, 3, 3, engine, stride=2, padding=1, rng=4)
+    x = rng.standard_normal((2, 2, 5, 6))
+    G = rng.standard_normal((2, 3, 3, 3))
+    engine.backward(G, output=layer(x))
+    expected = layer.dW.copy(), layer.db.copy()
+    layer.zero_grad()
+    engine.zero_grad()
+    y = layer(constant(x))
+    names = [op.name for op in engine.operation_list]
+    assert "pad_backward" not in names and "sliding_windows_backward" not in names
+    assert "matmul_constant_lhs_backward" in names  # dL/dcolumns is not computed either
+    np.testing.assert_allclose(y, conv_reference(x, layer.W, layer.b, (2, 2), (1, 1)), rtol=1e-12, atol=1e-14)
+    engine.backward(G, output=y)
+    np.testing.assert_allclose(layer.dW, expected[0], rtol=1e-13)
+    np.testing.assert_allclose(layer.db, expected[1], rtol=1e-13)
+    assert not engine.memory_buffer.is_in_memory(x)
 
 
 def test_conv_without_bias(engine, rng):
@@ -245,14 +345,16 @@ def test_pooling_forward_and_gradients(engine, rng, make, shape, kernel, stride)
     check_module(layer, x)
 
 
-def test_max_pool_routes_gradient_to_the_maximum_and_splits_ties(engine):
-    """Window [[1, 5], [2, 0]]: all of dL/dy goes to the 5. Window of four equal values: 1/4 each."""
+def test_max_pool_routes_gradient_to_the_maximum_and_the_first_of_ties(engine):
+    """Window [[1, 5], [2, 0]]: all of dL/dy goes to the 5. Window of four equal values: all to the
+    first in row-major order (top left), as PyTorch; relu'(0) = 0 makes this choice invisible
+    after a ReLU, where ties at 0 are common."""
     x = np.array([[[[1.0, 5.0, 3.0, 3.0], [2.0, 0.0, 3.0, 3.0]]]])
     y = MaxPool2d(2, engine)(x)
     np.testing.assert_array_equal(y, [[[[5.0, 3.0]]]])
     engine.backward(np.array([[[[2.0, 1.0]]]]), output=y)
     np.testing.assert_allclose(engine.memory_buffer.get_param(x),
-                               [[[[0, 2, 0.25, 0.25], [0, 0, 0.25, 0.25]]]])
+                               [[[[0, 2, 1, 0], [0, 0, 0, 0]]]])
 
 
 def test_small_cnn_gradients_end_to_end(engine, rng):

@@ -99,6 +99,10 @@ class SGD(Optimizer):
 
     def step(self) -> None:
         """One update of every parameter, in place."""
+        if not self.momentum and not self.weight_decay:  # plain P -= lr dL/dP: no per-parameter branches
+            for (param, grad), scaled in zip(self.params, self._scaled):
+                param -= np.multiply(grad, self.lr, out=scaled)
+            return
         for i, (param, grad) in enumerate(self.params):
             g = self._gradient(param, grad, self.weight_decay)
             if self.momentum:

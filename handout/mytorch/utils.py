@@ -120,7 +120,7 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
         return grad
     extra = grad.ndim - len(shape)
     if extra == 1 and grad.shape[1:] == shape:  # the common case: a bias added to every row
-        return grad.sum(axis=0)
+        return np.add.reduce(grad, axis=0)  # grad.sum(axis=0) without ndarray.sum's Python wrapper
     if extra < 0 or any(n not in (1, m) for n, m in zip(shape, grad.shape[extra:])):
         raise ValueError(f"unbroadcast: a gradient of shape {grad.shape} cannot be summed back to shape "
                          f"{tuple(shape)}; that shape does not broadcast to the gradient's.")

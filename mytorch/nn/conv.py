@@ -6,11 +6,16 @@ How a convolution is computed (im2col from primitives):
 2. ``F.sliding_windows`` takes every kernel-sized window, ``stride`` apart:
    (N, C, *spatial) -> (N, C, *out, *kernel), a view, no copy;
 3. ``F.transpose`` + ``F.reshape`` lay each window out as one row,
-   channels first like a row of the weight: (N, P, C * K), P = prod(out),
-   K = prod(kernel);
-4. one ``F.matmul`` with the weight reshaped to (O, C * K), transposed,
-   gives every output position at once: (N, P, O); ``F.add`` adds the bias;
-5. ``F.transpose`` + ``F.reshape`` put the channels back in front: (N, O, *out).
+   channels first like a row of the weight: (N P, C * K), P = prod(out),
+   K = prod(kernel), one row per (image, output position) (``columns``);
+4. one 2-D ``F.matmul`` with the weight reshaped to (O, C * K), transposed,
+   gives every output position of every image at once: (N P, O); ``F.add``
+   adds the bias;
+5. ``F.reshape`` to (N, *out, O) and ``F.transpose`` put the channels in
+   front: (N, O, *out), a view (the data stays channels-last in memory).
+
+Data that needs no gradient (``constant(x)``) is cut into columns with the
+same helpers but nothing recorded: no gradient would flow back to it.
 
 Every step is a recorded primitive, so the engine's backward gives the
 gradients of input, weight and bias; the overlap of windows (stride < kernel)
@@ -26,7 +31,7 @@ from typing import Any, Optional
 import numpy as np
 
 import mytorch.nn.functional as F
-from mytorch.autograd_engine import Autograd
+from mytorch.autograd_engine import Autograd, constant, no_grad
 from mytorch.nn.module import Module, Seed, make_rng, uniform_init
 
 IntOrTuple = Any  # an int, or one int per spatial axis
@@ -93,21 +98,51 @@ class _ConvNd(Module):
         d = self.dims
         shape = np.shape(x)
         _check_spatial(self, shape, self.in_channels, d, self.kernel_size, self.padding)
+        if isinstance(x, np.ndarray):
+            columns = self.columns(x)                                          # (N P, C K)
+        else:  # data (a constant): no gradient flows back to it, so cut its windows without recording
+            with no_grad():  # them, and matmul then skips dL/dcolumns as well
+                columns = constant(self.columns(x))
         # BEGIN SOLUTION convolution
-        # PROMPT: pad, cut windows with F.sliding_windows, then one F.matmul with the kernel flattened to (out, in * kernel)
+        # PROMPT: one F.matmul of the columns with the kernel flattened to (out, in * kernel) and
+        # PROMPT: transposed, the bias, then the channels moved in front of the output positions
+        # PROMPT: (self.output_size(shape) gives the output's spatial size)
+        batch, out = shape[0], self.output_size(shape)
+        kernel_rows = F.reshape(self.W, (self.out_channels, -1), gradients_to_update=[self.dW])
+        y = F.matmul(columns, F.transpose(kernel_rows))                        # (N P, C_out): one 2-D product
+        if self.bias:
+            y = F.add(y, self.b, gradients_to_update=[None, self.db])
+        y = F.reshape(y, (batch, *out, self.out_channels))                    # (N, *out, C_out)
+        return F.transpose(y, axes=(0, 1 + d, *range(1, 1 + d)))              # (N, C_out, *out): a view
+        # END SOLUTION
+
+    def columns(self, x: Any) -> np.ndarray:
+        """im2col: (N, C, *spatial) -> (N P, C K), row n P + p the window at output position p of image n.
+
+        The copy is made in the order (C, *k, N, *out), whose innermost axis (the output
+        positions along the last spatial axis) is contiguous in the input, then seen
+        transposed: an order (N, *out, C, *k) would copy runs of only k elements.
+        """
+        d = self.dims
+        # BEGIN SOLUTION convolution
+        # PROMPT: pad, cut every kernel-sized window with F.sliding_windows, and lay them out as rows:
+        # PROMPT: (N, C, *out, *k) -> (N P, C K) with F.transpose and F.reshape
         if any(self.padding):
             x = F.pad(x, ((0, 0), (0, 0)) + tuple((p, p) for p in self.padding))
         windows = F.sliding_windows(x, self.kernel_size, self.stride)          # (N, C, *out, *k)
-        batch, out = shape[0], windows.shape[2:2 + d]
-        positions, row = int(np.prod(out)), self.in_channels * int(np.prod(self.kernel_size))
-        channels_last = (0, *range(2, 2 + d), 1, *range(2 + d, 2 + 2 * d))    # (N, *out, C, *k)
-        columns = F.reshape(F.transpose(windows, axes=channels_last), (batch, positions, row))
-        kernel_rows = F.reshape(self.W, (self.out_channels, row), gradients_to_update=[self.dW])
-        y = F.matmul(columns, F.transpose(kernel_rows))                        # (N, P, C_out)
-        if self.bias:
-            y = F.add(y, self.b, gradients_to_update=[None, self.db])
-        return F.reshape(F.transpose(y, axes=(0, 2, 1)), (batch, self.out_channels, *out))
+        rows_first = (1, *range(2 + d, 2 + 2 * d), 0, *range(2, 2 + d))        # (C, *k, N, *out)
+        columns = F.reshape(F.transpose(windows, axes=rows_first), (self.in_channels * self.kernel_area, -1))
+        return F.transpose(columns)                                            # (N P, C K)
         # END SOLUTION
+
+    @property
+    def kernel_area(self) -> int:
+        return int(np.prod(self.kernel_size))
+
+    def output_size(self, shape: tuple) -> tuple:
+        """out_i = (n_i + 2 padding_i - k_i) // stride_i + 1 for the spatial axes of an input shape."""
+        return tuple((n + 2 * p - k) // s + 1
+                     for n, p, k, s in zip(shape[2:], self.padding, self.kernel_size, self.stride))
 
     def extra_repr(self) -> str:
         k = self.kernel_size[0] if self.dims == 1 else self.kernel_size
@@ -180,12 +215,9 @@ class _PoolNd(Module):
 
     def forward(self, x: Any) -> np.ndarray:
         _check_spatial(self, np.shape(x), None, self.dims, self.kernel_size, (0,) * self.dims)
-        # BEGIN SOLUTION convolution
-        windows = F.sliding_windows(x, self.kernel_size, self.stride)        # (N, C, *out, *k)
-        return self.pool(windows, axis=tuple(range(-self.dims, 0)))
-        # END SOLUTION
+        return self.pool(x)
 
-    def pool(self, windows: np.ndarray, axis: tuple) -> np.ndarray:
+    def pool(self, x: Any) -> np.ndarray:
         raise NotImplementedError
 
     def extra_repr(self) -> str:
@@ -194,24 +226,27 @@ class _PoolNd(Module):
 
 
 class _MaxPool(_PoolNd):
-    def pool(self, windows: np.ndarray, axis: tuple) -> np.ndarray:
+    def pool(self, x: Any) -> np.ndarray:
         # BEGIN SOLUTION convolution
-        return F.max(windows, axis=axis)
+        # PROMPT: one primitive, F.window_max, finds each window's maximum and remembers where it was
+        return F.window_max(x, self.kernel_size, self.stride)
         # END SOLUTION
 
 
 class _AvgPool(_PoolNd):
-    def pool(self, windows: np.ndarray, axis: tuple) -> np.ndarray:
+    def pool(self, x: Any) -> np.ndarray:
         # BEGIN SOLUTION convolution
-        return F.mean(windows, axis=axis)
+        # PROMPT: cut the windows with F.sliding_windows, then a mean over the window axes
+        windows = F.sliding_windows(x, self.kernel_size, self.stride)        # (N, C, *out, *k)
+        return F.mean(windows, axis=tuple(range(-self.dims, 0)))
         # END SOLUTION
 
 
 class MaxPool1d(_MaxPool):
     """y[n, c, p] = max_{j < k} x[n, c, p stride + j]: (N, C, L) -> (N, C, L_out).
 
-    dL/dx routes dL/dy[n, c, p] to the window's maximum. Where a window has k
-    tied maxima each gets 1/k of it (PyTorch gives it all to one of them).
+    dL/dx routes dL/dy[n, c, p] to the window's maximum; among tied maxima, to
+    the first (as PyTorch). One primitive, ``F.window_max``, records where it was.
     """
 
     dims = 1
@@ -220,8 +255,8 @@ class MaxPool1d(_MaxPool):
 class MaxPool2d(_MaxPool):
     """y[n, c, p, q] = max_{i, j} x[n, c, p s_h + i, q s_w + j]: (N, C, H, W) -> (N, C, H_out, W_out).
 
-    dL/dx routes dL/dy to each window's maximum (k tied maxima get 1/k each,
-    where PyTorch picks one). Overlapping windows (stride < kernel) add up.
+    dL/dx routes dL/dy to each window's maximum (among tied maxima, to the first
+    in row-major order, as PyTorch). Overlapping windows (stride < kernel) add up.
     """
 
     dims = 2

@@ -7,8 +7,11 @@ from typing import Any
 import numpy as np
 
 import mytorch.nn.functional as F
-from mytorch.autograd_engine import Autograd
+from mytorch.autograd_engine import Autograd, Constant
 from mytorch.nn.module import Module, Seed, make_rng, uniform_init
+
+
+_HAS_SHAPE = (np.ndarray, Constant)  # the usual inputs: arrays, and data as constant(x)
 
 
 class Linear(Module):
@@ -41,7 +44,7 @@ class Linear(Module):
 
     def forward(self, x: Any) -> np.ndarray:
         """z = x W^T + b for x of shape (batch, in_features); returns (batch, out_features)."""
-        shape = np.shape(x)
+        shape = x.shape if type(x) in _HAS_SHAPE else np.shape(x)  # (np.shape is a Python function)
         if len(shape) < 1 or shape[-1] != self.in_features:
             raise ValueError(f"{self.short_name()}: expected input of shape (batch, {self.in_features}), "
                              f"got shape {shape}")

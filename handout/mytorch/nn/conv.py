@@ -6,11 +6,16 @@ How a convolution is computed (im2col from primitives):
 2. ``F.sliding_windows`` takes every kernel-sized window, ``stride`` apart:
    (N, C, *spatial) -> (N, C, *out, *kernel), a view, no copy;
 3. ``F.transpose`` + ``F.reshape`` lay each window out as one row,
-   channels first like a row of the weight: (N, P, C * K), P = prod(out),
-   K = prod(kernel);
-4. one ``F.matmul`` with the weight reshaped to (O, C * K), transposed,
-   gives every output position at once: (N, P, O); ``F.add`` adds the bias;
-5. ``F.transpose`` + ``F.reshape`` put the channels back in front: (N, O, *out).
+   channels first like a row of the weight: (N P, C * K), P = prod(out),
+   K = prod(kernel), one row per (image, output position) (``columns``);
+4. one 2-D ``F.matmul`` with the weight reshaped to (O, C * K), transposed,
+   gives every output position of every image at once: (N P, O); ``F.add``
+   adds the bias;
+5. ``F.reshape`` to (N, *out, O) and ``F.transpose`` put the channels in
+   front: (N, O, *out), a view (the data stays channels-last in memory).
+
+Data that needs no gradient (``constant(x)``) is cut into columns with the
+same helpers but nothing recorded: no gradient would flow back to it.
 
 Every step is a recorded primitive, so the engine's backward gives the
 gradients of input, weight and bias; the overlap of windows (stride < kernel)
@@ -26,7 +31,7 @@ from typing import Any, Optional
 import numpy as np
 
 import mytorch.nn.functional as F
-from mytorch.autograd_engine import Autograd
+from mytorch.autograd_engine import Autograd, constant, no_grad
 from mytorch.nn.module import Module, Seed, make_rng, uniform_init
 
 IntOrTuple = Any  # an int, or one int per spatial axis
@@ -93,8 +98,36 @@ class _ConvNd(Module):
         d = self.dims
         shape = np.shape(x)
         _check_spatial(self, shape, self.in_channels, d, self.kernel_size, self.padding)
-        # pad, cut windows with F.sliding_windows, then one F.matmul with the kernel flattened to (out, in * kernel)
+        if isinstance(x, np.ndarray):
+            columns = self.columns(x)                                          # (N P, C K)
+        else:  # data (a constant): no gradient flows back to it, so cut its windows without recording
+            with no_grad():  # them, and matmul then skips dL/dcolumns as well
+                columns = constant(self.columns(x))
+        # one F.matmul of the columns with the kernel flattened to (out, in * kernel) and
+        # transposed, the bias, then the channels moved in front of the output positions
+        # (self.output_size(shape) gives the output's spatial size)
         raise NotImplementedError("Task 11: Convolution and pooling — see writeup section 11")
+
+    def columns(self, x: Any) -> np.ndarray:
+        """im2col: (N, C, *spatial) -> (N P, C K), row n P + p the window at output position p of image n.
+
+        The copy is made in the order (C, *k, N, *out), whose innermost axis (the output
+        positions along the last spatial axis) is contiguous in the input, then seen
+        transposed: an order (N, *out, C, *k) would copy runs of only k elements.
+        """
+        d = self.dims
+        # pad, cut every kernel-sized window with F.sliding_windows, and lay them out as rows:
+        # (N, C, *out, *k) -> (N P, C K) with F.transpose and F.reshape
+        raise NotImplementedError("Task 11: Convolution and pooling — see writeup section 11")
+
+    @property
+    def kernel_area(self) -> int:
+        return int(np.prod(self.kernel_size))
+
+    def output_size(self, shape: tuple) -> tuple:
+        """out_i = (n_i + 2 padding_i - k_i) // stride_i + 1 for the spatial axes of an input shape."""
+        return tuple((n + 2 * p - k) // s + 1
+                     for n, p, k, s in zip(shape[2:], self.padding, self.kernel_size, self.stride))
 
     def extra_repr(self) -> str:
         k = self.kernel_size[0] if self.dims == 1 else self.kernel_size
@@ -165,9 +198,9 @@ class _PoolNd(Module):
 
     def forward(self, x: Any) -> np.ndarray:
         _check_spatial(self, np.shape(x), None, self.dims, self.kernel_size, (0,) * self.dims)
-        raise NotImplementedError("Task 11: Convolution and pooling — see writeup section 11")
+        return self.pool(x)
 
-    def pool(self, windows: np.ndarray, axis: tuple) -> np.ndarray:
+    def pool(self, x: Any) -> np.ndarray:
         raise NotImplementedError
 
     def extra_repr(self) -> str:
@@ -176,20 +209,22 @@ class _PoolNd(Module):
 
 
 class _MaxPool(_PoolNd):
-    def pool(self, windows: np.ndarray, axis: tuple) -> np.ndarray:
+    def pool(self, x: Any) -> np.ndarray:
+        # one primitive, F.window_max, finds each window's maximum and remembers where it was
         raise NotImplementedError("Task 11: Convolution and pooling — see writeup section 11")
 
 
 class _AvgPool(_PoolNd):
-    def pool(self, windows: np.ndarray, axis: tuple) -> np.ndarray:
+    def pool(self, x: Any) -> np.ndarray:
+        # cut the windows with F.sliding_windows, then a mean over the window axes
         raise NotImplementedError("Task 11: Convolution and pooling — see writeup section 11")
 
 
 class MaxPool1d(_MaxPool):
     """y[n, c, p] = max_{j < k} x[n, c, p stride + j]: (N, C, L) -> (N, C, L_out).
 
-    dL/dx routes dL/dy[n, c, p] to the window's maximum. Where a window has k
-    tied maxima each gets 1/k of it (PyTorch gives it all to one of them).
+    dL/dx routes dL/dy[n, c, p] to the window's maximum; among tied maxima, to
+    the first (as PyTorch). One primitive, ``F.window_max``, records where it was.
     """
 
     dims = 1
@@ -198,8 +233,8 @@ class MaxPool1d(_MaxPool):
 class MaxPool2d(_MaxPool):
     """y[n, c, p, q] = max_{i, j} x[n, c, p s_h + i, q s_w + j]: (N, C, H, W) -> (N, C, H_out, W_out).
 
-    dL/dx routes dL/dy to each window's maximum (k tied maxima get 1/k each,
-    where PyTorch picks one). Overlapping windows (stride < kernel) add up.
+    dL/dx routes dL/dy to each window's maximum (among tied maxima, to the first
+    in row-major order, as PyTorch). Overlapping windows (stride < kernel) add up.
     """
 
     dims = 2

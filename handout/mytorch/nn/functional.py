@@ -44,7 +44,11 @@ def _record(output: Any, backward: Any, inputs: Sequence[ArrayLike],
         return output
     if gradients_to_update is None:
         gradients_to_update = [None] * len(inputs)
-    current_engine().add_operation(inputs, output, gradients_to_update, backward, **params)
+    live = autograd_engine.Autograd._live  # current_engine(), inlined: this runs for every recorded operation
+    engine = live() if live is not None else None
+    if engine is None:
+        current_engine()  # raises the error that explains how to create an engine
+    engine.add_operation(inputs, output, gradients_to_update, backward, **params)
     return output
 
 
@@ -75,7 +79,11 @@ def identity_backward(grad_output: np.ndarray, a: np.ndarray) -> np.ndarray:
 
 def add(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
     """y = a + b (broadcasting)."""
-    return _record(_binary("add", np.add, a, b), add_backward, [a, b], gradients_to_update)
+    try:  # _binary, inlined: every Linear layer adds its bias
+        output = np.add(a, b)
+    except ValueError as error:
+        raise _shape_error("add", (a, b), error, "shapes that broadcast together") from None
+    return _record(output, add_backward, [a, b], gradients_to_update)
 
 
 def add_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple:
@@ -354,7 +362,10 @@ def min_backward(grad_output: np.ndarray, a: np.ndarray, axis: Any = None, keepd
 def matmul(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
     """y = a @ b: 2-D, batched (leading axes broadcast) or with a 1-D operand, as ``np.matmul``."""
     constant_lhs = isinstance(b, np.ndarray) and not isinstance(a, np.ndarray)
-    lhs = np.asarray(a) if constant_lhs else a
+    if constant_lhs:  # a Constant's array directly: np.asarray would go through its Python __array__
+        lhs = a.array if type(a) is autograd_engine.Constant else np.asarray(a)
+    else:
+        lhs = a
     try:
         output = np.matmul(lhs, b)
     except ValueError as error:
@@ -371,7 +382,9 @@ def _is_transposed_view(b: np.ndarray) -> bool:
     """Whether b is laid out column by column, as the view W.T that Linear multiplies by.
 
     Its gradient is then best computed in that same layout, ``(dL/dy^T a)^T``: adding it
-    into the matching view dW.T walks both arrays through memory in order.
+    into the matching view dW.T walks both arrays through memory in order. (The same
+    holds for a left operand seen transposed, as a convolution's columns: the backward
+    of the steps that built it then reads its gradient in memory order.)
     """
     return b.flags.f_contiguous and not b.flags.c_contiguous
 
@@ -563,8 +576,15 @@ def _labels_out_of_range(labels: np.ndarray, classes: int) -> bool:
     """
     if not labels.size:
         return False
-    unsigned = labels.view(labels.dtype.str.replace("i", "u")) if labels.dtype.kind == "i" else labels
-    return int(unsigned.max()) >= classes
+    if labels.dtype.kind == "i":
+        unsigned = labels.view(_UNSIGNED.get(labels.dtype) or labels.dtype.str.replace("i", "u"))
+    else:
+        unsigned = labels
+    return int(np.maximum.reduce(unsigned, axis=None)) >= classes  # (ndarray.max adds a Python wrapper)
+
+
+# the unsigned integer type of each native signed one's width (other byte orders build it from the name)
+_UNSIGNED = {np.dtype(f"int{bits}"): np.dtype(f"uint{bits}") for bits in (8, 16, 32, 64)}
 
 
 def _label_positions(rows: np.ndarray, labels: np.ndarray) -> tuple:
@@ -720,4 +740,87 @@ def sliding_windows_backward(grad_output: np.ndarray, a: np.ndarray, window_shap
     (*lead, *o, *k), result a.shape.
     """
     d = 1 if np.ndim(window_shape) == 0 else len(window_shape)
+    raise NotImplementedError("Task 11: Convolution and pooling — see writeup section 11")
+
+
+def _window_reads(window_shape: tuple, stride: tuple, out_shape: tuple) -> list:
+    """For every offset j inside the window (row-major), the index of a[..., p s + j] for all p at once."""
+    return [(Ellipsis,) + tuple(slice(j, j + s * (o - 1) + 1, s) for j, s, o in zip(offset, stride, out_shape))
+            for offset in np.ndindex(*window_shape)]
+
+
+def _window_argmax(a: np.ndarray, window_shape: tuple, stride: tuple, nan_aware: bool = False) -> tuple:
+    """(y, argmax): each window's maximum and the row-major offset of its first maximal element.
+
+    One pass per offset j: a[..., p s + j] over all p is a strided view, compared with the
+    running maximum; a strict > keeps the first of tied maxima. A NaN is the maximum of its
+    window (np.maximum propagates it), so its offset must win too: that takes one more pass
+    per offset, made only when the result holds a NaN.
+    """
+    d = len(window_shape)
+    out_shape = tuple((n - k) // s + 1 for n, k, s in zip(a.shape[a.ndim - d:], window_shape, stride))
+    reads = _window_reads(window_shape, stride, out_shape)
+    best = np.array(a[reads[0]])
+    argmax = np.zeros(best.shape, dtype=np.uint8 if len(reads) < 256 else np.intp)
+    better, step = np.empty(best.shape, dtype=bool), np.empty_like(argmax)
+    for index, read in enumerate(reads[1:], start=1):
+        candidate = a[read]
+        np.greater(candidate, best, out=better)
+        if nan_aware:
+            better |= np.isnan(candidate)
+        np.maximum(candidate, best, out=best)
+        # argmax = index where better, else unchanged: index >= argmax, so (index - argmax) * better
+        # is never negative (masked copies, np.copyto(where=), cost several times more)
+        np.subtract(index, argmax, out=step)
+        step *= better
+        argmax += step
+    if not nan_aware and best.dtype.kind in "fc" and np.isnan(np.add.reduce(best, axis=None)):
+        return _window_argmax(a, window_shape, stride, nan_aware=True)  # (a sum is NaN if any term is)
+    return best, argmax
+
+
+def window_max(a: ArrayLike, window_shape: Any, stride: Any = None,
+               gradients_to_update: Targets = None) -> np.ndarray:
+    """y = the maximum of every window of ``window_shape`` over the last d axes of a, ``stride`` apart.
+
+    Shapes: a (*lead, n_1, ..., n_d) -> y (*lead, o_1, ..., o_d), o_i = (n_i - k_i) // s_i + 1,
+
+        y[..., p] = max over j < k of a[..., p s + j]      (p, j, k, s: d-dimensional)
+
+    the value of ``max(sliding_windows(a, k, s), axis=<the d window axes>)`` in one primitive.
+    ``stride`` defaults to the window (windows side by side, as a pooling layer). The forward
+    also finds where each maximum is (its offset j*, row-major in the window, the first one
+    among ties) and records it, so backward need not search the windows again:
+
+        dL/da[..., i] = sum over windows p with p s + j*(p) = i of dL/dy[..., p].
+
+    A tie sends all of dL/dy to the first maximal element (as PyTorch's max pooling), not
+    shares of it as ``max_backward`` does. A window holding NaN has the maximum NaN, and its
+    gradient goes to the (last) NaN, as in PyTorch.
+    """
+    shape = np.shape(a)
+    d = 1 if np.ndim(window_shape) == 0 else len(window_shape)
+    kernel = _as_tuple_of(window_shape, d, "window_max: window_shape")
+    steps = kernel if stride is None else _as_tuple_of(stride, d, "window_max: stride")
+    if len(shape) < d or any(k < 1 for k in kernel + steps) or any(k > n for k, n in zip(kernel, shape[-d:])):
+        raise ValueError(f"window_max: input of shape {shape} with window {kernel} and stride {steps}; "
+                         f"expected positive windows and strides, and the last {d} axes at least as "
+                         "large as the window")
+    output, argmax = _window_argmax(np.asarray(a), kernel, steps)
+    return _record(output, window_max_backward, [a], gradients_to_update,
+                   window_shape=kernel, stride=steps, argmax=argmax)
+
+
+def window_max_backward(grad_output: np.ndarray, a: np.ndarray, window_shape: Any = (), stride: Any = (),
+                        argmax: Optional[np.ndarray] = None) -> np.ndarray:
+    """dL/da: each window's dL/dy added at the element that was its maximum, zero elsewhere.
+
+    Shapes: grad_output (*lead, o_1, ..., o_d), result a.shape. argmax (the grad_output's
+    shape): the row-major offset j* of each window's maximum, as the forward recorded it;
+    computed from a when None (first maximum among ties). Overlapping windows (s < k) that
+    share a maximal element add their gradients there.
+    """
+    d = 1 if np.ndim(window_shape) == 0 else len(window_shape)
+    # one strided view of the gradient per offset j in the window (as sliding_windows_backward);
+    # add dL/dy * (argmax == j) into it
     raise NotImplementedError("Task 11: Convolution and pooling — see writeup section 11")
