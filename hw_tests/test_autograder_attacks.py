@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -406,7 +407,8 @@ def test_a_handin_whose_every_test_hangs_holds_a_batch_slot_no_longer_than_its_b
         """)
     report = grade(root, only=FEW, jobs=1, timeout=30, handin_timeout=3)
     reasons = [t.reason for t in report.tests]
-    assert report.score == 0 and "timed out after 3 s" in reasons[0], reasons
+    # The first test gets what is left of the budget: 3 s less the moments spent before it started.
+    assert report.score == 0 and re.match(r"timed out after (3|2\.\d+) s", reasons[0]), reasons
     assert all(r == "not run: the handin's time budget of 3 s was used up" for r in reasons[1:]), reasons
 
 

@@ -47,6 +47,9 @@ MUTANTS = {
     "no spot for the inputs when recorded": (ENGINE, [("                add_spot(x)", "                pass")]),
     "a gradients_to_update array stops an intermediate's gradient": (ENGINE, [(
         "                    if key not in outputs:\n                        continue", "                    continue")]),
+    "window_max spreads the gradient over every element of the window": (F, [(
+        "np.multiply(grad_output, argmax == index, out=grad[read])",
+        "np.multiply(grad_output, 1.0, out=grad[read])")]),
     # Memory buffer.
     "buffer keyed by data pointer": (BUFFER, [("id(np_array)", ("all", 'np_array.__array_interface__["data"][0]'))]),
     "update_param assigns": (BUFFER, [("stored += gradient", "self.memory[key] = np.array(gradient)")]),

@@ -67,8 +67,8 @@ RUBRIC: tuple = (
         loss__mse=1, loss__cross_entropy_labels=1.5, loss__cross_entropy_one_hot=1, loss__nll=1,
         loss__bce=0.75, loss__bce_with_logits=0.75)),
     Component("convolution", "Convolution and pooling", _tests(
-        conv__conv1d=2, conv__conv2d=2, conv__conv2d_strided=1, conv__max_pool=1, conv__avg_pool=0.5,
-        conv__flatten=0.5)),
+        conv__conv1d=2, conv__conv2d=1.5, conv__conv2d_strided=1, backward__window_max=1, conv__max_pool=0.5,
+        conv__avg_pool=0.5, conv__flatten=0.5)),
     Component("recurrent", "Recurrent cells", _tests(
         rnn__rnn_cell=2, rnn__rnn_cell_batch_of_one=1, rnn__gru_cell=3)),
 )

@@ -69,6 +69,11 @@ def windows(a: np.ndarray, window_shape: tuple, stride: tuple) -> np.ndarray:
     return view[(Ellipsis,) + tuple(slice(None, None, s) for s in stride) + (slice(None),) * d]
 
 
+def window_max(a: np.ndarray, window_shape: tuple, stride: tuple) -> np.ndarray:
+    """The maximum of every window of ``window_shape`` over a's last axes, ``stride`` apart."""
+    return windows(a, tuple(window_shape), tuple(stride)).max(axis=tuple(range(-len(window_shape), 0)))
+
+
 def _axes(value: Any) -> Any:
     """JSON turns tuples into lists; NumPy wants tuples for axes and shapes."""
     return tuple(value) if isinstance(value, list) else value
@@ -118,6 +123,7 @@ PRIMITIVES: dict[str, tuple[Callable[..., Any], Sequence[str]]] = {
     "SoftmaxCrossEntropy_backward": (cross_entropy, ("logits", "target")),
     "pad_backward": (lambda a, pad_width, value=0.0: np.pad(a, pad_width, constant_values=value), "a"),
     "sliding_windows_backward": (lambda a, window_shape, stride: windows(a, window_shape, stride), "a"),
+    "window_max_backward": (lambda a, window_shape, stride: window_max(a, window_shape, stride), "a"),
 }
 
 

@@ -186,3 +186,10 @@ backward_case("backward.cross_entropy", "SoftmaxCrossEntropy_backward", [
     Call("integer labels", {"logits": (4, 5), "target": (4,)}, labels=("target", 5)),
     Call("one-hot batch of one", {"logits": (1, 3), "target": (1,)}, labels=("target", 3)),
 ])
+
+# ---- convolution's own primitive (1 of Task 11's points)
+backward_case("backward.window_max", "window_max_backward", [
+    Call("2x2 pooling", {"a": (2, 3, 4, 6)}, {"window_shape": (2, 2), "stride": (2, 2)}),
+    Call("3x3 windows overlapping, stride 1", {"a": (1, 2, 5, 5)}, {"window_shape": (3, 3), "stride": (1, 1)}),
+    Call("1-d, k 3, stride 2, the last element in no window", {"a": (2, 8)}, {"window_shape": (3,), "stride": (2,)}),
+])
