@@ -48,30 +48,30 @@ class MemoryBuffer:
 
     def is_in_memory(self, np_array: np.ndarray) -> bool:
         """Whether a gradient slot exists for this very array object."""
-        raise NotImplementedError("Task 1: Memory buffer — see writeup section 1")
+        raise NotImplementedError("Task 1: Memory buffer — see Task 1 in README.md")
 
     def add_spot(self, np_array: np.ndarray) -> None:
         """Create a zero gradient for ``np_array`` unless it already has one."""
-        raise NotImplementedError("Task 1: Memory buffer — see writeup section 1")
+        raise NotImplementedError("Task 1: Memory buffer — see Task 1 in README.md")
 
     def update_param(self, np_array: np.ndarray, gradient: np.ndarray) -> None:
         """Accumulate: gradient(np_array) += gradient."""
         _check_shape("update_param", np_array, gradient)
-        raise NotImplementedError("Task 1: Memory buffer — see writeup section 1")
+        raise NotImplementedError("Task 1: Memory buffer — see Task 1 in README.md")
 
     def set_param(self, np_array: np.ndarray, gradient: np.ndarray) -> None:
         """Overwrite the gradient of ``np_array`` with a copy of ``gradient``."""
         _check_shape("set_param", np_array, gradient)
-        raise NotImplementedError("Task 1: Memory buffer — see writeup section 1")
+        raise NotImplementedError("Task 1: Memory buffer — see Task 1 in README.md")
 
     def get_param(self, np_array: np.ndarray) -> np.ndarray:
         """The stored gradient of ``np_array`` (the buffer's own array, not a copy)."""
         # for an array with no gradient, raise GradientNotFoundError (above) with a message that says why
-        raise NotImplementedError("Task 1: Memory buffer — see writeup section 1")
+        raise NotImplementedError("Task 1: Memory buffer — see Task 1 in README.md")
 
     def clear(self) -> None:
         """Forget every gradient and release every array."""
-        raise NotImplementedError("Task 1: Memory buffer — see writeup section 1")
+        raise NotImplementedError("Task 1: Memory buffer — see Task 1 in README.md")
 
     def __len__(self) -> int:
         return len(self.memory)

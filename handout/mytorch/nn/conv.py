@@ -94,7 +94,7 @@ class _ConvNd(Module):
         shape = np.shape(x)
         _check_spatial(self, shape, self.in_channels, d, self.kernel_size, self.padding)
         # pad, cut windows with F.sliding_windows, then one F.matmul with the kernel flattened to (out, in * kernel)
-        raise NotImplementedError("Task 11: Convolution and pooling — see writeup section 11")
+        raise NotImplementedError("Task 11: Convolution and pooling — see Task 11 in README.md")
 
     def extra_repr(self) -> str:
         k = self.kernel_size[0] if self.dims == 1 else self.kernel_size
@@ -145,7 +145,7 @@ class Flatten(Module):
         shape = np.shape(x)
         if len(shape) < 1:
             raise ValueError(f"{self.short_name()}: expected input of shape (N, ...), got a 0-d input")
-        raise NotImplementedError("Task 11: Convolution and pooling — see writeup section 11")
+        raise NotImplementedError("Task 11: Convolution and pooling — see Task 11 in README.md")
 
 
 class _PoolNd(Module):
@@ -165,7 +165,7 @@ class _PoolNd(Module):
 
     def forward(self, x: Any) -> np.ndarray:
         _check_spatial(self, np.shape(x), None, self.dims, self.kernel_size, (0,) * self.dims)
-        raise NotImplementedError("Task 11: Convolution and pooling — see writeup section 11")
+        raise NotImplementedError("Task 11: Convolution and pooling — see Task 11 in README.md")
 
     def pool(self, windows: np.ndarray, axis: tuple) -> np.ndarray:
         raise NotImplementedError
@@ -177,12 +177,12 @@ class _PoolNd(Module):
 
 class _MaxPool(_PoolNd):
     def pool(self, windows: np.ndarray, axis: tuple) -> np.ndarray:
-        raise NotImplementedError("Task 11: Convolution and pooling — see writeup section 11")
+        raise NotImplementedError("Task 11: Convolution and pooling — see Task 11 in README.md")
 
 
 class _AvgPool(_PoolNd):
     def pool(self, windows: np.ndarray, axis: tuple) -> np.ndarray:
-        raise NotImplementedError("Task 11: Convolution and pooling — see writeup section 11")
+        raise NotImplementedError("Task 11: Convolution and pooling — see Task 11 in README.md")
 
 
 class MaxPool1d(_MaxPool):
