@@ -137,3 +137,29 @@ def test_staff_lists_every_staff_command_and_each_still_works(capsys):
         with pytest.raises(SystemExit) as stop:
             cli_main([command, "--help"])
         assert stop.value.code == 0 and f"python -m autograder {command}" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- from a clone: the reference beside the grader
+
+def test_from_a_clone_the_grader_grades_the_edited_reference_not_the_installed_copy(tmp_path):
+    """Quick start 1 installs a copy (pip install .); rerun from the clone, `python -m autograder`
+    must grade the clone's mytorch/ as edited, and name that folder in its footer."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    repo = Path(__file__).resolve().parent.parent
+    clone = tmp_path / "clone"
+    for tree in ("mytorch", "autograder"):
+        shutil.copytree(repo / tree, clone / tree, ignore=shutil.ignore_patterns("__pycache__"))
+    functional = clone / "mytorch" / "nn" / "functional.py"
+    text = functional.read_text()
+    right = "unbroadcast(-grad_output, b.shape)"  # sub_backward's dL/db
+    assert text.count(right) == 1
+    functional.write_text(text.replace(right, "unbroadcast(grad_output, b.shape)"))  # the edit: a sign lost
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-m", "autograder", "--only", "backward.sub", "--jobs", "1"],
+                          cwd=clone, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"^TOTAL\s+1 / 2$", done.stdout, re.M), done.stdout
+    assert f"the bundled reference ({clone.resolve()})" in done.stdout
