@@ -141,6 +141,8 @@ def check_document(paths: list, cwd: Path) -> None:
 
 def test_readme_python_blocks_run_in_one_session_and_print_what_the_text_shows(tmp_path):
     check_document([README], tmp_path)
+    left = sorted(p.name for p in tmp_path.iterdir())  # files the examples write (tape.svg, ...)
+    assert all(ignored(name) for name in left), f"not in .gitignore: {[n for n in left if not ignored(n)]}"
 
 
 def test_writeup_python_blocks_run_and_print_what_the_text_shows(tmp_path):
@@ -241,6 +243,8 @@ def test_readme_recipes_run_twice_in_a_row_in_a_scratch_folder(tmp_path):
         assert set(autolab) == {"scores"} and "tests" in results
         if "isolation: none" not in done.stdout and "grader_error" not in done.stdout:
             assert autolab["scores"]["memory_buffer"] > 0 and results["score"] > 0, done.stdout[-2000:]
+    left = sorted(p.name for p in scratch.iterdir() if p.name not in ("mytorch", "autograder"))
+    assert left and all(ignored(name) for name in left), f"not in .gitignore: {[n for n in left if not ignored(n)]}"
 
 
 def checked_lines(code: str) -> str:
@@ -267,3 +271,40 @@ def _gradescope_results(scratch: Path) -> Path:
     found = sorted(scratch.rglob("results.json"))
     assert len(found) == 1, f"the Gradescope recipe should write one results.json under the scratch folder: {found}"
     return found[0]
+
+
+# ---------------------------------------------------------------- the writeup's task texts
+
+def test_a_layer_task_names_every_plain_function_it_asks_for():
+    """A task about layers (methods) that also asks for plain functions says so in its text: the
+    generated "What to write" list alone is easy to miss (Task 11's pad_backward, sliding_windows_backward)."""
+    from autograder.handout import reference_sources
+    from autograder.writeup import _functions
+    checked = 0
+    for key, items in _functions(reference_sources()).items():
+        names = [item.split(": ", 1)[1].strip("`") for item in items]
+        functions = [n for n in names if "." not in n]
+        if functions and len(functions) < len(names):
+            text = (REPO / "docs" / "writeup" / "tasks" / f"{key}.md").read_text()
+            missing = [n for n in functions if f"`{n}`" not in text]
+            assert not missing, f"docs/writeup/tasks/{key}.md asks for {missing} without naming them"
+            checked += 1
+    assert checked, "no task mixes layers and plain functions: the check would check nothing"
+
+
+# ---------------------------------------------------------------- what the commands leave behind is ignored
+
+def ignored(name: str) -> bool:
+    patterns = [line.strip() for line in (REPO / ".gitignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    return any(p.strip("/") == name or (p.startswith("*") and name.endswith(p[1:])) for p in patterns)
+
+
+@pytest.mark.parametrize("name", ["digits_training.png", "expression_swell.png", "handin.tar", "autograder.zip",
+                                  "autolab", "job", "gradescope-try", "grades.csv", "reports", "tape.svg"])
+def test_the_commands_artifacts_are_ignored_by_git(name):
+    assert ignored(name), f"{name} (written by a command of the README) is not in .gitignore"
+
+
+def test_the_kit_ignores_what_the_repository_ignores():
+    assert (REPO / "handout" / ".gitignore").read_text() == (REPO / ".gitignore").read_text()
