@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import io
 import shutil
+import sys
 import tarfile
 from pathlib import Path
 from typing import Iterable, Optional
@@ -70,7 +71,7 @@ def build_handin(root: Path, out: Optional[Path] = None) -> Path:
     out = out or root / "handin.tar"
     files = sorted(p for p in (root / "mytorch").rglob("*.py") if "__pycache__" not in p.parts)
     if not files:
-        raise FileNotFoundError(f"no mytorch/*.py under {root}")
+        raise FileNotFoundError(f"no .py file under {root / 'mytorch'}: nothing to hand in")
     with tarfile.open(out, "w") as tar:
         for path in files:
             data = path.read_bytes()
@@ -95,6 +96,15 @@ def handin_main(argv: list) -> int:
                                      description="Build handin.tar from ./mytorch for submission.")
     parser.add_argument("--out", type=Path, default=Path("handin.tar"))
     args = parser.parse_args(argv)
-    out = build_handin(Path.cwd(), args.out)
+    root = Path.cwd()
+    if not (root / "mytorch").is_dir():
+        print(f"python -m autograder handin: error: no mytorch/ folder in {root}: run it from the folder "
+              "that holds your mytorch/ (the kit's root)", file=sys.stderr)
+        return 2
+    try:
+        out = build_handin(root, args.out)
+    except (FileNotFoundError, OSError) as error:
+        print(f"python -m autograder handin: error: {error}", file=sys.stderr)
+        return 2
     print(f"wrote {out}: submit this file")
     return 0

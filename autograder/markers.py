@@ -12,7 +12,7 @@
 Everything between the markers is removed. The word after ``BEGIN SOLUTION``
 names the rubric component (the task) the body belongs to; ``# PROMPT:``
 lines right after it stay in the stub as hints. The stub raises
-``NotImplementedError("Task N: <title> — see writeup section N")``, which the
+``NotImplementedError("Task N: <title> — see Task N in README.md")``, which the
 grader reports as "not implemented yet".
 """
 
@@ -45,7 +45,8 @@ TASKS = {c.key: Task(i, c.key, c.title, c.points) for i, c in enumerate(RUBRIC, 
 
 
 def stub_message(task: Task) -> str:
-    return f"Task {task.number}: {task.title} — see writeup section {task.number}"
+    # The writeup (the kit's README.md) heads each task "Task N: <title>".
+    return f"Task {task.number}: {task.title} — see Task {task.number} in README.md"
 
 
 def strip_solutions(source: str, filename: str = "<source>", keep: Iterable[str] = ()) -> str:

@@ -54,12 +54,13 @@ def test_table_lists_every_test_then_the_totals_seed_and_notes():
     assert rows["last.crashes"].split()[2:] == ["0/2", "failed", "timed", "out", "after", "20", "s"]
     # A long reason is cut to the width, and says so.
     assert len(rows["last.partial"]) == 100 and rows["last.partial"].endswith("…")
-    # Totals: one line per graded component (title, score / its rubric points), then the total.
-    assert re.search(rf"^{re.escape(FIRST.title)}\s+2 / {FIRST.points:g}$", "\n".join(lines), re.M)
-    assert re.search(rf"^{re.escape(LAST.title)}\s+1 / {LAST.points:g}$", "\n".join(lines), re.M)
+    # Totals: one line per graded component (title, score / the points of its tests graded here, so
+    # the lines add up to the total), then the total.
+    assert re.search(rf"^{re.escape(FIRST.title)}\s+2 / 2$", "\n".join(lines), re.M)
+    assert re.search(rf"^{re.escape(LAST.title)}\s+1 / 4$", "\n".join(lines), re.M)
     assert not any(line.startswith(RUBRIC[1].title) for line in lines)  # not graded here: not listed
     assert re.fullmatch(r"TOTAL\s+3 / 6", lines[-5])
-    assert lines[-4] == "seed 7, graded in 20.5 s: handin.tar"
+    assert lines[-4] == "seed 7; graded handin.tar in 20.5 s"
     assert lines[-3] == "isolation: uid 990 + rlimits"
     assert lines[-2] == "note: refused '../x.py': path leaves the handin folder"
     assert lines[-1] == "flag: mytorch/a.py:3: ctypes"

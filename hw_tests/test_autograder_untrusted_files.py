@@ -462,7 +462,7 @@ def test_newlines_in_a_reason_cannot_forge_rows_of_the_table():
     assert not any(line.startswith(("TOTAL 100", "backward.sub")) for line in table.splitlines())
     assert sum(line.startswith("TOTAL") for line in table.splitlines()) == 1
     assert "NotImplementedError: x\\nbackward.sub 2/2 passed\\nTOTAL 100 / 100\\r" in table
-    assert "seed 7, graded in 1.0 s: evil\\x1b]52;c;ZXZpbA==\\x07.tar" in table
+    assert "seed 7; graded evil\\x1b]52;c;ZXZpbA==\\x07.tar in 1.0 s" in table
     assert "flag: mytorch/\\x1b]52;c;ZXZpbA==\\x07.py:2: ctypes\\n" in table.splitlines()
 
 

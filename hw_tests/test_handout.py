@@ -137,7 +137,7 @@ def test_stub_keeps_prompt_and_names_the_task():
     stub = strip_solutions(source, "x.py")
     number = TASKS["linear"].number
     assert stub == ('def f(x):\n    """Doc."""\n    # use F.matmul\n'
-                    f'    raise NotImplementedError("Task {number}: Linear layer — see writeup section {number}")\n')
+                    f'    raise NotImplementedError("Task {number}: Linear layer — see Task {number} in README.md")\n')
 
 
 def test_writeup_names_methods_with_their_class():

@@ -67,9 +67,12 @@ class Autograd:
 
     def __init__(self, debug: bool = False) -> None:
         if Autograd._live is not None and Autograd._live() is not None:
+            # The live engine may have no name in this scope (a Tensor created it, or an earlier
+            # notebook cell did), so the advice reaches it through current_engine().
             raise RuntimeError(
-                "Autograd is a singleton and an engine already exists. Reuse it, or release "
-                "it first (del engine, or engine.close())."
+                "Autograd is a singleton and an engine already exists. Reuse it "
+                "(mytorch.current_engine() returns it), or release it first: "
+                "mytorch.current_engine().close(). `with Autograd() as engine:` releases it at the end of the block."
             )
         Autograd._live = weakref.ref(self)
         self.debug = debug

@@ -55,12 +55,17 @@ def table(report: Report, width: int = 0) -> str:
         if i == 0:
             lines.append("-" * min(width or 120, len(lines[0]) + 20))
     lines.append("")
+    # Each component over the points of its tests in this report: with --only, the selected ones,
+    # so the component lines add up to the TOTAL line beneath them.
+    graded_points: dict = {}
+    for test in report.tests:
+        graded_points[test.component] = graded_points.get(test.component, 0.0) + test.max_score
     for component in RUBRIC:
         got = report.component_scores().get(component.key)
         if got is not None:
-            lines.append(f"{component.title:<36} {_num(got):>6} / {_num(component.points)}")
+            lines.append(f"{component.title:<36} {_num(got):>6} / {_num(round(graded_points[component.key], 2))}")
     lines.append(f"{'TOTAL':<36} {_num(report.score):>6} / {_num(report.max_score)}")
-    lines.append(f"seed {report.seed}, graded in {report.seconds:.1f} s: {escape(report.submission)}")
+    lines.append(f"seed {report.seed}; graded {escape(report.submission)} in {report.seconds:.1f} s")
     lines.append(f"isolation: {escape(report.isolation or 'unknown')}")
     lines.extend(f"note: {escape(warning)}" for warning in report.warnings)
     lines.extend(flag_lines(report.flags))

@@ -32,12 +32,13 @@ def render(sources: dict, repo: Path) -> str:
     total = sum(c.points for c in RUBRIC)
     parts = [_text(repo, "intro.md"), "## Tasks and points\n",
              "| Task | What you build | Points |", "|---:|---|---:|"]
-    parts += [f"| {i} | [{c.title}](#task-{i}-{_anchor(c.title)}) | {c.points:g} |" for i, c in enumerate(RUBRIC, 1)]
+    parts += [f"| {i} | [{c.title}](#{anchor(task_heading(i, c.title))}) | {c.points:g} |"
+              for i, c in enumerate(RUBRIC, 1)]
     parts += [f"| | **Total** | **{total:g}** |", "",
               "Tasks build on each other in this order: the tests of a task use only what the tasks before it built.\n",
               _text(repo, "how_it_works.md"), _text(repo, "coming_from_11785.md"), _text(repo, "math.md")]
     for number, component in enumerate(RUBRIC, start=1):
-        parts.append(f"## Task {number}: {component.title}\n")
+        parts.append(f"## {task_heading(number, component.title)}\n")
         parts.append(f"**{component.points:g} points.** " + _text(repo, f"tasks/{component.key}.md"))
         listed = functions.get(component.key, [])
         if listed:
@@ -52,5 +53,12 @@ def render(sources: dict, repo: Path) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
-def _anchor(title: str) -> str:
-    return "-".join("".join(ch for ch in title.lower() if ch.isalnum() or ch == " ").split())
+def task_heading(number: int, title: str) -> str:
+    return f"Task {number}: {title}"
+
+
+def anchor(heading: str) -> str:
+    """The fragment GitHub gives a heading: lower case, punctuation dropped but hyphens and underscores
+    kept, each space a hyphen ("Task 7: Softmax and cross-entropy" -> task-7-softmax-and-cross-entropy)."""
+    kept = "".join(ch for ch in heading.strip().lower() if ch.isalnum() or ch in "-_ ")
+    return kept.replace(" ", "-")

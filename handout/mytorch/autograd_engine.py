@@ -67,9 +67,12 @@ class Autograd:
 
     def __init__(self, debug: bool = False) -> None:
         if Autograd._live is not None and Autograd._live() is not None:
+            # The live engine may have no name in this scope (a Tensor created it, or an earlier
+            # notebook cell did), so the advice reaches it through current_engine().
             raise RuntimeError(
-                "Autograd is a singleton and an engine already exists. Reuse it, or release "
-                "it first (del engine, or engine.close())."
+                "Autograd is a singleton and an engine already exists. Reuse it "
+                "(mytorch.current_engine() returns it), or release it first: "
+                "mytorch.current_engine().close(). `with Autograd() as engine:` releases it at the end of the block."
             )
         Autograd._live = weakref.ref(self)
         self.debug = debug
@@ -137,7 +140,7 @@ class Autograd:
         # add a spot in the memory buffer for each differentiable input (a floating-point array that
         # is not a constant and has no gradients_to_update array); append an Operation (with params and
         # constants) to the tape, and remember that id(output) is a recorded output, not a leaf
-        raise NotImplementedError("Task 2: Autograd engine — see writeup section 2")
+        raise NotImplementedError("Task 2: Autograd engine — see Task 2 in README.md")
         if self.debug:
             recorded = self.operation_list[-1]
             recorded.snapshots = [x.copy() for x in recorded.inputs]
@@ -173,11 +176,11 @@ class Autograd:
         # input's gradient to its gradients_to_update array or sum it in the dict (_fit_to_input
         # reduces a broadcast gradient); finally store intermediate gradients in the buffer as they
         # are and accumulate leaf gradients with update_param
-        raise NotImplementedError("Task 2: Autograd engine — see writeup section 2")
+        raise NotImplementedError("Task 2: Autograd engine — see Task 2 in README.md")
 
     def zero_grad(self) -> None:
         """Empty the tape and the memory buffer, releasing every array they held."""
-        raise NotImplementedError("Task 2: Autograd engine — see writeup section 2")
+        raise NotImplementedError("Task 2: Autograd engine — see Task 2 in README.md")
 
     def _find_output(self, output: Optional[np.ndarray]) -> int:
         """Number of operations up to and including the one that produced ``output``."""

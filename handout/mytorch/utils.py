@@ -49,7 +49,7 @@ class MemoryBuffer:
 
     def is_in_memory(self, np_array: np.ndarray) -> bool:
         """Whether a gradient slot exists for this very array object."""
-        raise NotImplementedError("Task 1: Memory buffer — see writeup section 1")
+        raise NotImplementedError("Task 1: Memory buffer — see Task 1 in README.md")
 
     def add_spot(self, np_array: np.ndarray) -> None:
         """Make a spot for ``np_array``'s gradient, zero until one arrives, unless it already has one.
@@ -57,23 +57,23 @@ class MemoryBuffer:
         (The reference stores None in the spot and makes the zeros only if ``get_param`` asks for
         them before a gradient arrives: the engine adds a spot for every input it records.)
         """
-        raise NotImplementedError("Task 1: Memory buffer — see writeup section 1")
+        raise NotImplementedError("Task 1: Memory buffer — see Task 1 in README.md")
 
     def update_param(self, np_array: np.ndarray, gradient: np.ndarray) -> None:
         """Accumulate: gradient(np_array) += gradient (an array with no spot yet gets one)."""
         _check_shape("update_param", np_array, gradient)
-        raise NotImplementedError("Task 1: Memory buffer — see writeup section 1")
+        raise NotImplementedError("Task 1: Memory buffer — see Task 1 in README.md")
 
     def set_param(self, np_array: np.ndarray, gradient: np.ndarray) -> None:
         """Overwrite the gradient of ``np_array`` with a copy of ``gradient``."""
         _check_shape("set_param", np_array, gradient)
-        raise NotImplementedError("Task 1: Memory buffer — see writeup section 1")
+        raise NotImplementedError("Task 1: Memory buffer — see Task 1 in README.md")
 
     def get_param(self, np_array: np.ndarray) -> np.ndarray:
         """The stored gradient of ``np_array`` (the buffer's own array, not a copy)."""
         # for an array with no spot, raise GradientNotFoundError (above) with a message that says why;
         # a spot no gradient has reached yet reads as zeros of the array's shape
-        raise NotImplementedError("Task 1: Memory buffer — see writeup section 1")
+        raise NotImplementedError("Task 1: Memory buffer — see Task 1 in README.md")
 
     def has_gradient(self, np_array: np.ndarray) -> bool:
         """Whether a gradient has reached ``np_array`` (a spot still waiting for one has none)."""
@@ -81,7 +81,7 @@ class MemoryBuffer:
 
     def clear(self) -> None:
         """Forget every gradient and release every array."""
-        raise NotImplementedError("Task 1: Memory buffer — see writeup section 1")
+        raise NotImplementedError("Task 1: Memory buffer — see Task 1 in README.md")
 
     def __len__(self) -> int:
         return len(self.memory)

@@ -23,7 +23,7 @@ class Identity(Module):
         super().__init__(autograd_engine)
 
     def forward(self, x: Any) -> np.ndarray:
-        raise NotImplementedError("Task 8: Activations — see writeup section 8")
+        raise NotImplementedError("Task 8: Activations — see Task 8 in README.md")
 
 
 class Sigmoid(Module):
@@ -36,7 +36,7 @@ class Sigmoid(Module):
         super().__init__(autograd_engine)
 
     def forward(self, x: Any) -> np.ndarray:
-        raise NotImplementedError("Task 8: Activations — see writeup section 8")
+        raise NotImplementedError("Task 8: Activations — see Task 8 in README.md")
 
 
 class Tanh(Module):
@@ -46,7 +46,7 @@ class Tanh(Module):
         super().__init__(autograd_engine)
 
     def forward(self, x: Any) -> np.ndarray:
-        raise NotImplementedError("Task 8: Activations — see writeup section 8")
+        raise NotImplementedError("Task 8: Activations — see Task 8 in README.md")
 
 
 class ReLU(Module):
@@ -56,7 +56,7 @@ class ReLU(Module):
         super().__init__(autograd_engine)
 
     def forward(self, x: Any) -> np.ndarray:
-        raise NotImplementedError("Task 8: Activations — see writeup section 8")
+        raise NotImplementedError("Task 8: Activations — see Task 8 in README.md")
 
 
 class LeakyReLU(Module):
@@ -71,7 +71,7 @@ class LeakyReLU(Module):
         self.slope = float(slope)
 
     def forward(self, x: Any) -> np.ndarray:
-        raise NotImplementedError("Task 8: Activations — see writeup section 8")
+        raise NotImplementedError("Task 8: Activations — see Task 8 in README.md")
 
     def extra_repr(self) -> str:
         return f"slope={self.slope}"
@@ -93,7 +93,7 @@ class GELU(Module):
         super().__init__(autograd_engine)
 
     def forward(self, x: Any) -> np.ndarray:
-        raise NotImplementedError("Task 8: Activations — see writeup section 8")
+        raise NotImplementedError("Task 8: Activations — see Task 8 in README.md")
 
 
 class Softmax(Module):
@@ -109,7 +109,7 @@ class Softmax(Module):
 
     def forward(self, x: Any) -> np.ndarray:
         _check_axis(self, x, self.axis)
-        raise NotImplementedError("Task 8: Activations — see writeup section 8")
+        raise NotImplementedError("Task 8: Activations — see Task 8 in README.md")
 
     def extra_repr(self) -> str:
         return f"axis={self.axis}"
@@ -124,7 +124,7 @@ class LogSoftmax(Softmax):
 
     def forward(self, x: Any) -> np.ndarray:
         _check_axis(self, x, self.axis)
-        raise NotImplementedError("Task 8: Activations — see writeup section 8")
+        raise NotImplementedError("Task 8: Activations — see Task 8 in README.md")
 
 
 def _check_axis(layer: Module, x: Any, axis: int) -> None:

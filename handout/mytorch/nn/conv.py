@@ -106,7 +106,7 @@ class _ConvNd(Module):
         # one F.matmul of the columns with the kernel flattened to (out, in * kernel) and
         # transposed, the bias, then the channels moved in front of the output positions
         # (self.output_size(shape) gives the output's spatial size)
-        raise NotImplementedError("Task 11: Convolution and pooling — see writeup section 11")
+        raise NotImplementedError("Task 11: Convolution and pooling — see Task 11 in README.md")
 
     def columns(self, x: Any) -> np.ndarray:
         """im2col: (N, C, *spatial) -> (N P, C K), row n P + p the window at output position p of image n.
@@ -118,7 +118,7 @@ class _ConvNd(Module):
         d = self.dims
         # pad, cut every kernel-sized window with F.sliding_windows, and lay them out as rows:
         # (N, C, *out, *k) -> (N P, C K) with F.transpose and F.reshape
-        raise NotImplementedError("Task 11: Convolution and pooling — see writeup section 11")
+        raise NotImplementedError("Task 11: Convolution and pooling — see Task 11 in README.md")
 
     @property
     def kernel_area(self) -> int:
@@ -178,7 +178,7 @@ class Flatten(Module):
         shape = np.shape(x)
         if len(shape) < 1:
             raise ValueError(f"{self.short_name()}: expected input of shape (N, ...), got a 0-d input")
-        raise NotImplementedError("Task 11: Convolution and pooling — see writeup section 11")
+        raise NotImplementedError("Task 11: Convolution and pooling — see Task 11 in README.md")
 
 
 class _PoolNd(Module):
@@ -211,13 +211,13 @@ class _PoolNd(Module):
 class _MaxPool(_PoolNd):
     def pool(self, x: Any) -> np.ndarray:
         # one primitive, F.window_max, finds each window's maximum and remembers where it was
-        raise NotImplementedError("Task 11: Convolution and pooling — see writeup section 11")
+        raise NotImplementedError("Task 11: Convolution and pooling — see Task 11 in README.md")
 
 
 class _AvgPool(_PoolNd):
     def pool(self, x: Any) -> np.ndarray:
         # cut the windows with F.sliding_windows, then a mean over the window axes
-        raise NotImplementedError("Task 11: Convolution and pooling — see writeup section 11")
+        raise NotImplementedError("Task 11: Convolution and pooling — see Task 11 in README.md")
 
 
 class MaxPool1d(_MaxPool):

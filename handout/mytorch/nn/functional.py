@@ -74,7 +74,7 @@ def identity(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
 
 def identity_backward(grad_output: np.ndarray, a: np.ndarray) -> np.ndarray:
     """dL/da = dL/dy.  Shapes: grad_output, a: any (equal)."""
-    raise NotImplementedError("Task 4: Unary backward functions — see writeup section 4")
+    raise NotImplementedError("Task 4: Unary backward functions — see Task 4 in README.md")
 
 
 def add(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -89,7 +89,7 @@ def add(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.n
 def add_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple:
     """dL/da = dL/dy, dL/db = dL/dy, each summed back to its input's shape."""
     # sum the gradient back to each input's shape with unbroadcast
-    raise NotImplementedError("Task 3: Elementwise backward functions — see writeup section 3")
+    raise NotImplementedError("Task 3: Elementwise backward functions — see Task 3 in README.md")
 
 
 def sub(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -99,7 +99,7 @@ def sub(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.n
 
 def sub_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple:
     """dL/da = dL/dy, dL/db = -dL/dy, each summed back to its input's shape."""
-    raise NotImplementedError("Task 3: Elementwise backward functions — see writeup section 3")
+    raise NotImplementedError("Task 3: Elementwise backward functions — see Task 3 in README.md")
 
 
 def mul(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -109,7 +109,7 @@ def mul(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.n
 
 def mul_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple:
     """dL/da = dL/dy * b, dL/db = dL/dy * a, each summed back to its input's shape."""
-    raise NotImplementedError("Task 3: Elementwise backward functions — see writeup section 3")
+    raise NotImplementedError("Task 3: Elementwise backward functions — see Task 3 in README.md")
 
 
 def div(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -119,7 +119,7 @@ def div(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.n
 
 def div_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple:
     """dL/da = dL/dy / b, dL/db = -dL/dy * a / b**2, each summed back to its input's shape."""
-    raise NotImplementedError("Task 3: Elementwise backward functions — see writeup section 3")
+    raise NotImplementedError("Task 3: Elementwise backward functions — see Task 3 in README.md")
 
 
 def pow(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -137,7 +137,7 @@ def pow(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.n
 
 def pow_scalar_backward(grad_output: np.ndarray, a: np.ndarray, exponent: float) -> np.ndarray:
     """y = a**p with a constant p: dL/da = dL/dy * p * a**(p-1) (zero for p = 0)."""
-    raise NotImplementedError("Task 3: Elementwise backward functions — see writeup section 3")
+    raise NotImplementedError("Task 3: Elementwise backward functions — see Task 3 in README.md")
 
 
 def pow_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple:
@@ -148,7 +148,7 @@ def pow_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple
     a**0 = 1 does not depend on a, so dL/da is 0 (also at a = 0, where
     b * a**(b-1) would be 0 * inf).
     """
-    raise NotImplementedError("Task 3: Elementwise backward functions — see writeup section 3")
+    raise NotImplementedError("Task 3: Elementwise backward functions — see Task 3 in README.md")
 
 
 def maximum(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -158,7 +158,7 @@ def maximum(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> 
 
 def maximum_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple:
     """dL/da = dL/dy where a > b, dL/db = dL/dy where b > a; a tie splits dL/dy in half."""
-    raise NotImplementedError("Task 3: Elementwise backward functions — see writeup section 3")
+    raise NotImplementedError("Task 3: Elementwise backward functions — see Task 3 in README.md")
 
 
 def minimum(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -168,7 +168,7 @@ def minimum(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> 
 
 def minimum_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple:
     """dL/da = dL/dy where a < b, dL/db = dL/dy where b < a; a tie splits dL/dy in half."""
-    raise NotImplementedError("Task 3: Elementwise backward functions — see writeup section 3")
+    raise NotImplementedError("Task 3: Elementwise backward functions — see Task 3 in README.md")
 
 
 # ---------------------------------------------------------------- elementwise, one input
@@ -180,7 +180,7 @@ def neg(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
 
 def neg_backward(grad_output: np.ndarray, a: np.ndarray) -> np.ndarray:
     """dL/da = -dL/dy."""
-    raise NotImplementedError("Task 3: Elementwise backward functions — see writeup section 3")
+    raise NotImplementedError("Task 3: Elementwise backward functions — see Task 3 in README.md")
 
 
 def sqrt(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -190,7 +190,7 @@ def sqrt(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
 
 def sqrt_backward(grad_output: np.ndarray, a: np.ndarray) -> np.ndarray:
     """dL/da = dL/dy / (2 sqrt(a))."""
-    raise NotImplementedError("Task 4: Unary backward functions — see writeup section 4")
+    raise NotImplementedError("Task 4: Unary backward functions — see Task 4 in README.md")
 
 
 def log(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -200,7 +200,7 @@ def log(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
 
 def log_backward(grad_output: np.ndarray, a: np.ndarray) -> np.ndarray:
     """dL/da = dL/dy / a."""
-    raise NotImplementedError("Task 4: Unary backward functions — see writeup section 4")
+    raise NotImplementedError("Task 4: Unary backward functions — see Task 4 in README.md")
 
 
 def exp(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -210,7 +210,7 @@ def exp(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
 
 def exp_backward(grad_output: np.ndarray, a: np.ndarray) -> np.ndarray:
     """dL/da = dL/dy * e**a."""
-    raise NotImplementedError("Task 4: Unary backward functions — see writeup section 4")
+    raise NotImplementedError("Task 4: Unary backward functions — see Task 4 in README.md")
 
 
 def sin(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -220,7 +220,7 @@ def sin(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
 
 def sin_backward(grad_output: np.ndarray, a: np.ndarray) -> np.ndarray:
     """dL/da = dL/dy * cos(a)."""
-    raise NotImplementedError("Task 4: Unary backward functions — see writeup section 4")
+    raise NotImplementedError("Task 4: Unary backward functions — see Task 4 in README.md")
 
 
 def cos(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -230,7 +230,7 @@ def cos(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
 
 def cos_backward(grad_output: np.ndarray, a: np.ndarray) -> np.ndarray:
     """dL/da = -dL/dy * sin(a)."""
-    raise NotImplementedError("Task 4: Unary backward functions — see writeup section 4")
+    raise NotImplementedError("Task 4: Unary backward functions — see Task 4 in README.md")
 
 
 def tanh(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -240,7 +240,7 @@ def tanh(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
 
 def tanh_backward(grad_output: np.ndarray, a: np.ndarray) -> np.ndarray:
     """dL/da = dL/dy * (1 - tanh(a)**2)."""
-    raise NotImplementedError("Task 4: Unary backward functions — see writeup section 4")
+    raise NotImplementedError("Task 4: Unary backward functions — see Task 4 in README.md")
 
 
 def stable_sigmoid(a: ArrayLike) -> np.ndarray:
@@ -258,7 +258,7 @@ def sigmoid(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
 def sigmoid_backward(grad_output: np.ndarray, a: np.ndarray) -> np.ndarray:
     """dL/da = dL/dy * s(a) * (1 - s(a))."""
     # stable_sigmoid(a) above computes s(a) without overflow
-    raise NotImplementedError("Task 4: Unary backward functions — see writeup section 4")
+    raise NotImplementedError("Task 4: Unary backward functions — see Task 4 in README.md")
 
 
 def relu(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -268,7 +268,7 @@ def relu(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
 
 def relu_backward(grad_output: np.ndarray, a: np.ndarray) -> np.ndarray:
     """dL/da = dL/dy where a > 0, else 0 (0 at a = 0, as in PyTorch)."""
-    raise NotImplementedError("Task 4: Unary backward functions — see writeup section 4")
+    raise NotImplementedError("Task 4: Unary backward functions — see Task 4 in README.md")
 
 
 def abs(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -278,7 +278,7 @@ def abs(a: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
 
 def abs_backward(grad_output: np.ndarray, a: np.ndarray) -> np.ndarray:
     """dL/da = dL/dy * sign(a) (0 at a = 0)."""
-    raise NotImplementedError("Task 4: Unary backward functions — see writeup section 4")
+    raise NotImplementedError("Task 4: Unary backward functions — see Task 4 in README.md")
 
 
 # ---------------------------------------------------------------- reductions
@@ -293,7 +293,7 @@ def _normalize_axes(axis: Any, ndim: int) -> tuple:
 def _expand_reduced(grad_output: np.ndarray, a: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
     """Give a reduction's gradient back its reduced axes (as size 1)."""
     # _normalize_axes(axis, a.ndim) lists the reduced axes, non-negative and sorted
-    raise NotImplementedError("Task 5: Reductions, shapes and indexing — see writeup section 5")
+    raise NotImplementedError("Task 5: Reductions, shapes and indexing — see Task 5 in README.md")
 
 
 def _reduce(op: str, fn: Any, a: ArrayLike, axis: Any, keepdims: bool) -> Any:
@@ -312,7 +312,7 @@ def sum(a: ArrayLike, axis: Any = None, keepdims: bool = False,
 
 def sum_backward(grad_output: np.ndarray, a: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
     """dL/da = dL/dy copied along the summed axes.  Shapes: a (...), grad_output a's shape without ``axis``."""
-    raise NotImplementedError("Task 5: Reductions, shapes and indexing — see writeup section 5")
+    raise NotImplementedError("Task 5: Reductions, shapes and indexing — see Task 5 in README.md")
 
 
 def mean(a: ArrayLike, axis: Any = None, keepdims: bool = False,
@@ -324,13 +324,13 @@ def mean(a: ArrayLike, axis: Any = None, keepdims: bool = False,
 
 def mean_backward(grad_output: np.ndarray, a: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
     """dL/da = dL/dy / n copied along the averaged axes, n = number of averaged elements."""
-    raise NotImplementedError("Task 5: Reductions, shapes and indexing — see writeup section 5")
+    raise NotImplementedError("Task 5: Reductions, shapes and indexing — see Task 5 in README.md")
 
 
 def _extremum_backward(grad_output: np.ndarray, a: np.ndarray, extremum: np.ndarray,
                        axis: Any, keepdims: bool) -> np.ndarray:
     """Route dL/dy to the elements that attain the extremum, shared equally among ties."""
-    raise NotImplementedError("Task 5: Reductions, shapes and indexing — see writeup section 5")
+    raise NotImplementedError("Task 5: Reductions, shapes and indexing — see Task 5 in README.md")
 
 
 def max(a: ArrayLike, axis: Any = None, keepdims: bool = False,
@@ -342,7 +342,7 @@ def max(a: ArrayLike, axis: Any = None, keepdims: bool = False,
 
 def max_backward(grad_output: np.ndarray, a: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
     """dL/da = dL/dy at the maximal elements along ``axis``, 0 elsewhere; k tied maxima get 1/k each."""
-    raise NotImplementedError("Task 5: Reductions, shapes and indexing — see writeup section 5")
+    raise NotImplementedError("Task 5: Reductions, shapes and indexing — see Task 5 in README.md")
 
 
 def min(a: ArrayLike, axis: Any = None, keepdims: bool = False,
@@ -354,7 +354,7 @@ def min(a: ArrayLike, axis: Any = None, keepdims: bool = False,
 
 def min_backward(grad_output: np.ndarray, a: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
     """dL/da = dL/dy at the minimal elements along ``axis``, 0 elsewhere; k tied minima get 1/k each."""
-    raise NotImplementedError("Task 5: Reductions, shapes and indexing — see writeup section 5")
+    raise NotImplementedError("Task 5: Reductions, shapes and indexing — see Task 5 in README.md")
 
 
 # ---------------------------------------------------------------- linear algebra
@@ -396,7 +396,7 @@ def matmul_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tu
     are summed back to each input's shape. A 1-D a is treated as (1, k), a 1-D
     b as (k, 1), as in ``np.matmul``.
     """
-    raise NotImplementedError("Task 6: Matrix products — see writeup section 6")
+    raise NotImplementedError("Task 6: Matrix products — see Task 6 in README.md")
 
 
 def matmul_constant_lhs_backward(grad_output: np.ndarray, b: np.ndarray, lhs: np.ndarray) -> np.ndarray:
@@ -404,7 +404,7 @@ def matmul_constant_lhs_backward(grad_output: np.ndarray, b: np.ndarray, lhs: np
 
     Shapes as in ``matmul_backward`` with a = lhs.
     """
-    raise NotImplementedError("Task 6: Matrix products — see writeup section 6")
+    raise NotImplementedError("Task 6: Matrix products — see Task 6 in README.md")
 
 
 def outer(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np.ndarray:
@@ -414,7 +414,7 @@ def outer(a: ArrayLike, b: ArrayLike, gradients_to_update: Targets = None) -> np
 
 def outer_backward(grad_output: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple:
     """dL/da = dL/dy @ b, dL/db = (dL/dy)^T @ a.  Shapes: a (m,), b (n,), grad_output (m, n)."""
-    raise NotImplementedError("Task 6: Matrix products — see writeup section 6")
+    raise NotImplementedError("Task 6: Matrix products — see Task 6 in README.md")
 
 
 # ---------------------------------------------------------------- shape and indexing
@@ -431,7 +431,7 @@ def transpose(a: ArrayLike, axes: Optional[Sequence[int]] = None,
 
 def transpose_backward(grad_output: np.ndarray, a: np.ndarray, axes: Optional[Sequence[int]] = None) -> np.ndarray:
     """dL/da = dL/dy with the inverse permutation of ``axes`` applied."""
-    raise NotImplementedError("Task 5: Reductions, shapes and indexing — see writeup section 5")
+    raise NotImplementedError("Task 5: Reductions, shapes and indexing — see Task 5 in README.md")
 
 
 def reshape(a: ArrayLike, shape: Sequence[int], gradients_to_update: Targets = None) -> np.ndarray:
@@ -445,7 +445,7 @@ def reshape(a: ArrayLike, shape: Sequence[int], gradients_to_update: Targets = N
 
 def reshape_backward(grad_output: np.ndarray, a: np.ndarray, shape: Any = None) -> np.ndarray:
     """dL/da = dL/dy reshaped back to a's shape."""
-    raise NotImplementedError("Task 5: Reductions, shapes and indexing — see writeup section 5")
+    raise NotImplementedError("Task 5: Reductions, shapes and indexing — see Task 5 in README.md")
 
 
 def expand_dims(a: ArrayLike, axis: Any, gradients_to_update: Targets = None) -> np.ndarray:
@@ -459,7 +459,7 @@ def expand_dims(a: ArrayLike, axis: Any, gradients_to_update: Targets = None) ->
 
 def expand_dims_backward(grad_output: np.ndarray, a: np.ndarray, axis: Any = None) -> np.ndarray:
     """dL/da = dL/dy with the added axis removed (reshaped to a's shape)."""
-    raise NotImplementedError("Task 5: Reductions, shapes and indexing — see writeup section 5")
+    raise NotImplementedError("Task 5: Reductions, shapes and indexing — see Task 5 in README.md")
 
 
 def squeeze(a: ArrayLike, axis: Any = None, gradients_to_update: Targets = None) -> np.ndarray:
@@ -473,7 +473,7 @@ def squeeze(a: ArrayLike, axis: Any = None, gradients_to_update: Targets = None)
 
 def squeeze_backward(grad_output: np.ndarray, a: np.ndarray, axis: Any = None) -> np.ndarray:
     """dL/da = dL/dy with the removed size-1 axes restored (reshaped to a's shape)."""
-    raise NotImplementedError("Task 5: Reductions, shapes and indexing — see writeup section 5")
+    raise NotImplementedError("Task 5: Reductions, shapes and indexing — see Task 5 in README.md")
 
 
 def _is_basic_index(index: Any) -> bool:
@@ -500,7 +500,7 @@ def getitem_backward(grad_output: np.ndarray, a: np.ndarray, index: Any = None) 
     An element picked k times by an integer-array index receives the sum of
     its k gradients (``np.add.at``), not just the last one.
     """
-    raise NotImplementedError("Task 5: Reductions, shapes and indexing — see writeup section 5")
+    raise NotImplementedError("Task 5: Reductions, shapes and indexing — see Task 5 in README.md")
 
 
 def concatenate(arrays: Sequence[ArrayLike], axis: int = 0, gradients_to_update: Targets = None) -> np.ndarray:
@@ -514,7 +514,7 @@ def concatenate(arrays: Sequence[ArrayLike], axis: int = 0, gradients_to_update:
 
 def concatenate_backward(grad_output: np.ndarray, *arrays: np.ndarray, axis: int = 0) -> tuple:
     """dL/d(arrays[i]) = the slice of dL/dy along ``axis`` where arrays[i] was placed."""
-    raise NotImplementedError("Task 5: Reductions, shapes and indexing — see writeup section 5")
+    raise NotImplementedError("Task 5: Reductions, shapes and indexing — see Task 5 in README.md")
 
 
 def stack(arrays: Sequence[ArrayLike], axis: int = 0, gradients_to_update: Targets = None) -> np.ndarray:
@@ -528,7 +528,7 @@ def stack(arrays: Sequence[ArrayLike], axis: int = 0, gradients_to_update: Targe
 
 def stack_backward(grad_output: np.ndarray, *arrays: np.ndarray, axis: int = 0) -> tuple:
     """dL/d(arrays[i]) = dL/dy taken at position i of the new ``axis``."""
-    raise NotImplementedError("Task 5: Reductions, shapes and indexing — see writeup section 5")
+    raise NotImplementedError("Task 5: Reductions, shapes and indexing — see Task 5 in README.md")
 
 
 # ---------------------------------------------------------------- softmax and cross-entropy
@@ -547,7 +547,7 @@ def softmax(a: ArrayLike, axis: int = -1, gradients_to_update: Targets = None) -
 def softmax_backward(grad_output: np.ndarray, a: np.ndarray, axis: int = -1) -> np.ndarray:
     """dL/da = s * (dL/dy - sum(dL/dy * s, axis)), s = softmax(a)."""
     # _log_softmax(a, axis) above computes log softmax(a) without overflow
-    raise NotImplementedError("Task 7: Softmax and cross-entropy — see writeup section 7")
+    raise NotImplementedError("Task 7: Softmax and cross-entropy — see Task 7 in README.md")
 
 
 def log_softmax(a: ArrayLike, axis: int = -1, gradients_to_update: Targets = None) -> np.ndarray:
@@ -557,7 +557,7 @@ def log_softmax(a: ArrayLike, axis: int = -1, gradients_to_update: Targets = Non
 
 def log_softmax_backward(grad_output: np.ndarray, a: np.ndarray, axis: int = -1) -> np.ndarray:
     """dL/da = dL/dy - softmax(a) * sum(dL/dy, axis)."""
-    raise NotImplementedError("Task 7: Softmax and cross-entropy — see writeup section 7")
+    raise NotImplementedError("Task 7: Softmax and cross-entropy — see Task 7 in README.md")
 
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -662,7 +662,7 @@ def SoftmaxCrossEntropy_backward(grad_output: np.ndarray, logits: np.ndarray, ta
     does, so backward need not recompute it); computed here when None.
     """
     # for integer labels, _minus_one_hot(probabilities, target) is probabilities - onehot(target)
-    raise NotImplementedError("Task 7: Softmax and cross-entropy — see writeup section 7")
+    raise NotImplementedError("Task 7: Softmax and cross-entropy — see Task 7 in README.md")
 
 
 # ---- convolution support
@@ -694,7 +694,7 @@ def pad(a: ArrayLike, pad_width: Sequence[Sequence[int]], value: float = 0.0,
 
 def pad_backward(grad_output: np.ndarray, a: np.ndarray, pad_width: Any = (), value: float = 0.0) -> np.ndarray:
     """dL/da = dL/dy with the padding cut off.  Shapes: grad_output (padded), result a.shape."""
-    raise NotImplementedError("Task 11: Convolution and pooling — see writeup section 11")
+    raise NotImplementedError("Task 11: Convolution and pooling — see Task 11 in README.md")
 
 
 def sliding_windows(a: ArrayLike, window_shape: Any, stride: Any = 1,
@@ -740,7 +740,7 @@ def sliding_windows_backward(grad_output: np.ndarray, a: np.ndarray, window_shap
     (*lead, *o, *k), result a.shape.
     """
     d = 1 if np.ndim(window_shape) == 0 else len(window_shape)
-    raise NotImplementedError("Task 11: Convolution and pooling — see writeup section 11")
+    raise NotImplementedError("Task 11: Convolution and pooling — see Task 11 in README.md")
 
 
 def _window_reads(window_shape: tuple, stride: tuple, out_shape: tuple) -> list:
@@ -823,4 +823,4 @@ def window_max_backward(grad_output: np.ndarray, a: np.ndarray, window_shape: An
     d = 1 if np.ndim(window_shape) == 0 else len(window_shape)
     # one strided view of the gradient per offset j in the window (as sliding_windows_backward);
     # add dL/dy * (argmax == j) into it
-    raise NotImplementedError("Task 11: Convolution and pooling — see writeup section 11")
+    raise NotImplementedError("Task 11: Convolution and pooling — see Task 11 in README.md")

@@ -48,7 +48,7 @@ class Linear(Module):
         if len(shape) < 1 or shape[-1] != self.in_features:
             raise ValueError(f"{self.short_name()}: expected input of shape (batch, {self.in_features}), "
                              f"got shape {shape}")
-        raise NotImplementedError("Task 9: Linear layer — see writeup section 9")
+        raise NotImplementedError("Task 9: Linear layer — see Task 9 in README.md")
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}" + (

@@ -47,7 +47,7 @@ class Loss(Module):
         if self.autograd_engine is not current_engine():
             raise RuntimeError(f"{self.short_name()}.backward: this loss was built with an engine that is not "
                                "the live one (it was closed, or None); build the loss with the live engine")
-        raise NotImplementedError("Task 10: Losses — see writeup section 10")
+        raise NotImplementedError("Task 10: Losses — see Task 10 in README.md")
 
     def extra_repr(self) -> str:
         return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
@@ -104,7 +104,7 @@ class MSELoss(Loss):
     def forward(self, prediction: Any, target: Any) -> np.ndarray:
         _same_shape(self, prediction, target)
         # self._reduce(per_element) applies the reduction and keeps the result as self.loss_value
-        raise NotImplementedError("Task 10: Losses — see writeup section 10")
+        raise NotImplementedError("Task 10: Losses — see Task 10 in README.md")
 
 
 class SoftmaxCrossEntropy(Loss):
@@ -123,7 +123,7 @@ class SoftmaxCrossEntropy(Loss):
             _check_logits_and_labels(self, logits, target, "logits", allow_probabilities=True)
         try:
             # F.softmax_cross_entropy reduces by itself: keep its output as self.loss_value
-            raise NotImplementedError("Task 10: Losses — see writeup section 10")
+            raise NotImplementedError("Task 10: Losses — see Task 10 in README.md")
         except ValueError:
             # The helper checks the labels and shapes (before recording anything) on every call;
             # for 2-D logits its checks and this layer's are the same, so this layer's run only
@@ -142,7 +142,7 @@ class NLLLoss(Loss):
 
     def forward(self, log_probs: Any, target: Any) -> np.ndarray:
         _check_logits_and_labels(self, log_probs, target, "log-probabilities", allow_probabilities=False)
-        raise NotImplementedError("Task 10: Losses — see writeup section 10")
+        raise NotImplementedError("Task 10: Losses — see Task 10 in README.md")
 
 
 class BCELoss(Loss):
@@ -163,7 +163,7 @@ class BCELoss(Loss):
         if p.size and (np.min(p) < 0 or np.max(p) > 1 or np.isnan(p).any()):
             raise ValueError(f"{self.short_name()}: expected probabilities in [0, 1] (a Sigmoid output), got "
                              f"values in [{np.min(p):.4g}, {np.max(p):.4g}]; use BCEWithLogitsLoss on raw scores")
-        raise NotImplementedError("Task 10: Losses — see writeup section 10")
+        raise NotImplementedError("Task 10: Losses — see Task 10 in README.md")
 
 
 class BCEWithLogitsLoss(Loss):
@@ -179,7 +179,7 @@ class BCEWithLogitsLoss(Loss):
 
     def forward(self, logits: Any, target: Any) -> np.ndarray:
         _same_shape(self, logits, target)
-        raise NotImplementedError("Task 10: Losses — see writeup section 10")
+        raise NotImplementedError("Task 10: Losses — see Task 10 in README.md")
 
 
 __all__ = ["Loss", "MSELoss", "SoftmaxCrossEntropy", "NLLLoss", "BCELoss", "BCEWithLogitsLoss"]

@@ -41,7 +41,7 @@ class _Cell(Module):
 
     def _affine(self, v: Any, which: str) -> np.ndarray:
         """v W_which^T + b_which, which is "ih" or "hh"; the gradients go to dW_which, db_which."""
-        raise NotImplementedError("Task 12: Recurrent cells — see writeup section 12")
+        raise NotImplementedError("Task 12: Recurrent cells — see Task 12 in README.md")
 
     def _check(self, x: Any, h: Any) -> tuple:
         shape, name = np.shape(x), self.short_name()
@@ -72,7 +72,7 @@ class RNNCell(_Cell):
 
     def forward(self, x: Any, h: Optional[Any] = None) -> np.ndarray:
         h = self._check(x, h)
-        raise NotImplementedError("Task 12: Recurrent cells — see writeup section 12")
+        raise NotImplementedError("Task 12: Recurrent cells — see Task 12 in README.md")
 
 
 class GRUCell(_Cell):
@@ -95,7 +95,7 @@ class GRUCell(_Cell):
     def forward(self, x: Any, h: Optional[Any] = None) -> np.ndarray:
         h = self._check(x, h)
         # self._affine(v, "ih"/"hh") gives v W^T + b for all three gates; self._split cuts them into r, z, n
-        raise NotImplementedError("Task 12: Recurrent cells — see writeup section 12")
+        raise NotImplementedError("Task 12: Recurrent cells — see Task 12 in README.md")
 
     def _split(self, gates: np.ndarray) -> tuple:
         """(batch, 3 H) -> three (batch, H) blocks: r, z, n."""
