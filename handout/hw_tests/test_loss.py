@@ -209,3 +209,17 @@ def test_bad_input_raises_naming_the_loss_and_shapes(engine, make, prediction, t
     for pattern in patterns:
         assert re.search(pattern, str(info.value)), (pattern, str(info.value))
     assert len(engine.operation_list) == before
+
+
+def test_a_target_given_first_is_a_clear_error_not_a_wrong_loss(engine):
+    """Old code written for losses that took the target first: labels or one-hot rows, then the logits."""
+    logits = np.array([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]])
+    labels = np.array([0, 1])
+    one_hot = np.eye(3)[labels]
+    loss = SoftmaxCrossEntropy(engine)
+    with pytest.raises(ValueError, match=r"row 0 sums to 1\.5; the arguments are \(logits, target\)"):
+        loss(one_hot, logits)  # logits as the target: row 0 sums to 2 - 1 + 0.5 = 1.5
+    with pytest.raises(ValueError, match=r"integer labels came first; the arguments are \(prediction, target\)"):
+        loss(labels, logits)
+    soft = np.array([[0.7, 0.2, 0.1], [0.0, 0.5, 0.5]])  # real probability rows are fine
+    assert float(loss(logits, soft)) > 0

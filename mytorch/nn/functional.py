@@ -720,6 +720,11 @@ def _minus_one_hot(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return probabilities
 
 
+def _not_probability_rows(target: np.ndarray) -> np.ndarray:
+    """Per row: whether it is far (1e-3) from a probability row (non-negative, summing to 1)."""
+    return (target.min(axis=-1) < -1e-3) | (np.abs(target.sum(axis=-1) - 1.0) > 1e-3)
+
+
 def _check_cross_entropy(logits: np.ndarray, target: np.ndarray, reduction: str) -> None:
     if reduction not in _REDUCTIONS:
         raise ValueError(f"softmax_cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
@@ -737,6 +742,14 @@ def _check_cross_entropy(logits: np.ndarray, target: np.ndarray, reduction: str)
     elif target.shape != logits.shape:
         problem = (f"a one-hot or probability target must have the logits' shape {logits.shape}, "
                    f"integer labels the shape {logits.shape[:-1]}")
+    elif target.size and _not_probability_rows(target).any():
+        # Logits given as the target would make a silently wrong (even negative) loss: the usual cause is
+        # the argument order of a handout whose losses took the target first. (The tolerance leaves room
+        # for a gradient check that nudges the target.)
+        row = int(np.argmax(_not_probability_rows(target).reshape(-1)))
+        problem = (f"a one-hot or probability target needs rows of non-negative numbers summing to 1, and row "
+                   f"{row} sums to {float(target.reshape(-1, target.shape[-1])[row].sum()):.4g}; the arguments "
+                   "are (logits, target), logits first, as in PyTorch")
     else:
         return
     raise ValueError(f"softmax_cross_entropy: logits of shape {logits.shape}, target of shape {target.shape}; "

@@ -75,7 +75,9 @@ def _check_logits_and_labels(loss: Loss, scores: Any, target: Any, what: str,
     shape, target_shape = np.shape(scores), np.shape(target)
     name = _LazyName(loss)
     if len(shape) != 2:
-        raise ValueError(f"{name}: expected {what} of shape (batch, classes), got shape {shape}")
+        swapped = F._is_labels(np.asarray(scores)) and len(np.shape(target)) == 2
+        hint = ": integer labels came first; the arguments are (prediction, target), as in PyTorch" if swapped else ""
+        raise ValueError(f"{name}: expected {what} of shape (batch, classes), got shape {shape}{hint}")
     batch, classes = shape
     target = np.asarray(target)
     if F._is_labels(target):
