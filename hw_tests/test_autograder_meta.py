@@ -14,7 +14,10 @@ from autograder.grading.grade import grade_trusted
 from autograder.grading.rubric import all_tests
 
 REFERENCE = Path(__file__).resolve().parent.parent / "mytorch"
+TRACEABILITY = REFERENCE.parent / "docs" / "traceability.md"
+WRITEUP_TASKS = REFERENCE.parent / "docs" / "writeup" / "tasks"
 F, ENGINE, BUFFER = "nn/functional.py", "autograd_engine.py", "utils.py"
+ACTIVATION, LINEAR, RNN, LOSS = "nn/activation.py", "nn/linear.py", "nn/rnn.py", "nn/loss.py"
 
 # name -> (file, [(old, new), ...]); each `old` must occur exactly once in the reference,
 # except where `new` is given as ("all", new): then every occurrence is replaced.
@@ -50,7 +53,30 @@ MUTANTS = {
     "window_max spreads the gradient over every element of the window": (F, [(
         "np.multiply(grad_output, argmax == index, out=grad[read])",
         "np.multiply(grad_output, 1.0, out=grad[read])")]),
+    # The rules at kinks and ties, which random inputs never meet.
+    "relu passes the gradient at 0": (F, [("return grad_output * (a > 0)", "return grad_output * (a >= 0)")]),
+    "abs takes the slope 1 at 0": (F, [("return grad_output * np.sign(a)",
+                                        "return grad_output * np.where(a >= 0, 1.0, -1.0)")]),
+    "maximum sends a tie to a alone": (F, [("share_a = (a > b) + 0.5 * (a == b)", "share_a = (a >= b) + 0.0 * (a == b)")]),
+    "max and min give every tied element the whole gradient": (F, [(
+        "share = hits / np.sum(hits, axis=axis, keepdims=True)", "share = hits * 1.0")]),
+    "window_max sends a tie to the last maximum": (F, [("np.greater(candidate, best, out=better)",
+                                                        "np.greater_equal(candidate, best, out=better)")]),
+    "MSE without the square": (LOSS, [("F.pow(F.sub(prediction, target), 2)", "F.sub(prediction, target)")]),
+    "a sigmoid that overflows": (ACTIVATION, [("        return F.sigmoid(x)",
+                                               "        return F.div(1.0, F.add(1.0, F.exp(F.neg(x))))")]),
+    "Linear's weight gradient not filled": (LINEAR, [("gradients_to_update=[None, self.dW.T]",
+                                                      "gradients_to_update=[None, None]")]),
+    "GRU gates read in the order z, r, n": (RNN, [("        x_r, x_z, x_n = self._split(self._affine(x, \"ih\"))\n"
+                                                   "        h_r, h_z, h_n = self._split(self._affine(h, \"hh\"))",
+                                                   "        x_z, x_r, x_n = self._split(self._affine(x, \"ih\"))\n"
+                                                   "        h_z, h_r, h_n = self._split(self._affine(h, \"hh\"))")]),
     # Memory buffer.
+    "a spot reads as ones": (BUFFER, [("gradient = self.memory[key] = np.zeros(np.shape(np_array), "
+                                       "dtype=float_dtype(np_array))",
+                                       "gradient = self.memory[key] = np.ones(np.shape(np_array), "
+                                       "dtype=float_dtype(np_array))")]),
+    "clear forgets nothing": (BUFFER, [("        self.memory.clear()\n        self._arrays.clear()", "        pass")]),
     "buffer keyed by data pointer": (BUFFER, [("id(np_array)", ("all", 'np_array.__array_interface__["data"][0]'))]),
     "update_param assigns": (BUFFER, [("stored += gradient", "self.memory[key] = np.array(gradient)")]),
     "set_param accumulates": (BUFFER, [("\n        self.memory[key] = _private_copy(gradient, np_array)",
@@ -119,18 +145,22 @@ MUTANTS = {
 }
 
 # Bugs the issue names, and a test that must catch each.
+def traceability_rows() -> list:
+    """(task, rule, graded test, mutant) for each row of docs/traceability.md."""
+    rows = []
+    for line in TRACEABILITY.read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("|") and len(cells) == 4 and cells[0] not in ("task", "---"):
+            rows.append(tuple(cells))
+    return rows
+
+
+# The typical bugs the first grader was built against, and every rule of the traceability table:
+# each of these mutants must lose points on that test.
 MUST_CATCH = {
-    "transposed matmul gradient": "backward.matmul",
-    "missing unbroadcast in add": "backward.add",
-    "gradient assigned instead of accumulated": "engine.shared_input",
-    "wrong sign in sub": "backward.sub",
-    "wrong sign in div": "backward.div",
-    "sigmoid derivative without (1 - s)": "backward.sigmoid",
-    "forgotten zero_grad": "engine.zero_grad",
-    "intermediate gradients compound across backward calls": "engine.repeated_backward",
-    "no spot for the inputs when recorded": "engine.record",
-    "a gradients_to_update array stops an intermediate's gradient": "engine.gradients_to_update",
-}
+    ("transposed matmul gradient", "backward.matmul"), ("wrong sign in sub", "backward.sub"),
+    ("wrong sign in div", "backward.div"), ("sigmoid derivative without (1 - s)", "backward.sigmoid"),
+} | {(mutant, test) for _, _, test, mutant in traceability_rows()}
 
 
 def make_mutant(root: Path, name: str) -> Path:
@@ -169,10 +199,21 @@ def test_each_bug_loses_points(mutant, mutant_results):
     assert lost_points(mutant_results[mutant]), f"no graded test catches: {mutant}"
 
 
-@pytest.mark.parametrize("mutant,test", sorted(MUST_CATCH.items()))
+@pytest.mark.parametrize("mutant,test", sorted(MUST_CATCH))
 def test_named_bugs_caught_by_their_test(mutant, test, mutant_results):
     result = mutant_results[mutant][test]
     assert result.score < result.max_score and result.reason, (mutant, result)
+
+
+@pytest.mark.parametrize("task,rule,test,mutant", traceability_rows())
+def test_each_rule_of_the_traceability_table_is_taught_and_its_mutant_exists(task, rule, test, mutant):
+    taught = " ".join((WRITEUP_TASKS / f"{task}.md").read_text().split())
+    assert " ".join(rule.split()) in taught, f"{task}: the writeup does not state {rule!r}"
+    assert mutant in MUTANTS and test in {t.name for _, t in all_tests()}, (mutant, test)
+
+
+def test_the_traceability_table_covers_every_task():
+    assert {task for task, *_ in traceability_rows()} >= {c.key for c, _ in all_tests()}
 
 
 def test_every_graded_test_catches_some_bug(mutant_results):

@@ -64,7 +64,7 @@ def layer_case(spec: LayerSpec) -> Case:
                          atol=spec.atol, probe_tape=True))
 
 
-# ---------------------------------------------------------------- activations (8 points)
+# ---------------------------------------------------------------- activations
 
 def _activation(name: str, class_name: str, forward: Callable, shape: tuple = (4, 5), domain: Any = None,
                 **kwargs: Any) -> Case:
@@ -102,7 +102,7 @@ _activation("activation.softmax", "Softmax", lambda x: np.exp(oracle.log_softmax
             domain=_with_extremes)
 
 
-# ---------------------------------------------------------------- Linear (6 points)
+# ---------------------------------------------------------------- Linear
 
 def _linear(name: str, batch: int) -> Case:
     return layer_case(LayerSpec(
@@ -115,7 +115,7 @@ _linear("linear.batch", 5)
 _linear("linear.batch_of_one", 1)
 
 
-# ---------------------------------------------------------------- losses (6 points)
+# ---------------------------------------------------------------- losses
 
 @dataclass
 class LossSpec:
@@ -171,7 +171,7 @@ loss_case(LossSpec("loss.bce_with_logits", "BCEWithLogitsLoss", (4, 3), _probabi
                    lambda x, t: _bce(oracle.sigmoid(x), t)))
 
 
-# ---------------------------------------------------------------- convolution (7 points)
+# ---------------------------------------------------------------- convolution
 
 def _conv(x: np.ndarray, W: np.ndarray, b: np.ndarray, stride: int, padding: int) -> np.ndarray:
     """y[n, o, p] = b[o] + sum_{c, j} W[o, c, j] x_pad[n, c, p * stride + j], for 1-D or 2-D p and j."""
@@ -216,7 +216,7 @@ layer_case(LayerSpec(
     "nn.conv", (), {}, lambda x: x.reshape(x.shape[0], -1)))
 
 
-# ---------------------------------------------------------------- recurrent cells (6 points)
+# ---------------------------------------------------------------- recurrent cells
 
 _CELL_PARAMS = {"W_ih": "W_ih", "W_hh": "W_hh", "b_ih": "b_ih", "b_hh": "b_hh"}
 

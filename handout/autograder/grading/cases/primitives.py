@@ -28,6 +28,10 @@ class Call:
     domain: str = "normal"  # normal | positive | away_from_zero
     labels: Any = None  # integer-label input: (name, number of classes)
     constants: dict = field(default_factory=dict)  # random arrays passed as keyword params, name -> shape
+    # A call at a kink or a tie, where central differences say nothing: fixed inputs (name -> values,
+    # their shapes in ``shapes``) and the rule the writeup states, rule(grad_output, *inputs) -> gradients.
+    fixed: dict = field(default_factory=dict)
+    rule: Any = None
 
 
 def _draw(rng: np.random.Generator, shape: tuple, domain: str) -> np.ndarray:
@@ -45,7 +49,8 @@ def backward_case(name: str, backward: str, calls: list, rtol: float = 1e-5, ato
     def make_inputs(rng: np.random.Generator) -> dict:
         inputs = {}
         for call in calls:
-            arrays = [_draw(rng, shape, call.domain) for shape in call.shapes.values()]
+            arrays = [np.array(call.fixed[name], dtype=float) if name in call.fixed else _draw(rng, shape, call.domain)
+                      for name, shape in call.shapes.items()]
             if call.labels is not None:
                 label_name, classes = call.labels
                 position = list(call.shapes).index(label_name)
@@ -67,8 +72,11 @@ def backward_case(name: str, backward: str, calls: list, rtol: float = 1e-5, ato
     def expected(inputs: dict) -> dict:
         results = {}
         for call in calls:
-            grads = oracle.numerical_vjp(forward, arrays_of(inputs, call),
-                                         inputs[f"{call.label}/grad_output"], params_of(inputs, call))
+            if call.rule is not None:
+                grads = call.rule(inputs[f"{call.label}/grad_output"], *arrays_of(inputs, call))
+            else:
+                grads = oracle.numerical_vjp(forward, arrays_of(inputs, call),
+                                             inputs[f"{call.label}/grad_output"], params_of(inputs, call))
             results.update({f"{call.label}: dL/d{n}": g for n, g in zip(call.shapes, grads) if g is not None})
         return results
 
@@ -87,7 +95,7 @@ def binary_calls(domain: str = "normal") -> list:
             Call("size-1 axes", {"a": (4, 1), "b": (1, 3)}, domain=domain)]
 
 
-# ---- elementwise, two inputs (15 points)
+# ---- elementwise, two inputs
 backward_case("backward.add", "add_backward", binary_calls())
 backward_case("backward.sub", "sub_backward", binary_calls())
 backward_case("backward.mul", "mul_backward", binary_calls())
@@ -105,12 +113,17 @@ backward_case("backward.neg", "neg_backward", [Call("matrix", {"a": (3, 4)})])
 backward_case("backward.maximum", "maximum_backward", [
     Call("same shape", {"a": (3, 4), "b": (3, 4)}, domain="away_from_zero"),
     Call("broadcast", {"a": (2, 3), "b": (3,)}, domain="away_from_zero"),
+    # a tie sends half of the gradient to each input
+    Call("ties", {"a": (3,), "b": (3,)}, fixed={"a": [1.0, 2.0, 3.0], "b": [1.0, 0.0, 3.0]},
+         rule=lambda g, a, b: [g * np.array([0.5, 1.0, 0.5]), g * np.array([0.5, 0.0, 0.5])]),
 ])
 backward_case("backward.minimum", "minimum_backward", [
     Call("same shape", {"a": (3, 4), "b": (3, 4)}, domain="away_from_zero"),
+    Call("ties", {"a": (3,), "b": (3,)}, fixed={"a": [1.0, 2.0, 3.0], "b": [1.0, 0.0, 3.0]},
+         rule=lambda g, a, b: [g * np.array([0.5, 0.0, 0.5]), g * np.array([0.5, 1.0, 0.5])]),
 ])
 
-# ---- elementwise, one input (10 points)
+# ---- elementwise, one input
 backward_case("backward.exp", "exp_backward", [Call("matrix", {"a": (3, 4)}), Call("scalar", {"a": ()})])
 backward_case("backward.log", "log_backward", [Call("matrix", {"a": (3, 4)}, domain="positive")])
 backward_case("backward.sqrt", "sqrt_backward", [Call("vector", {"a": (6,)}, domain="positive")])
@@ -118,11 +131,18 @@ backward_case("backward.sin", "sin_backward", [Call("matrix", {"a": (3, 4)})])
 backward_case("backward.cos", "cos_backward", [Call("matrix", {"a": (3, 4)})])
 backward_case("backward.tanh", "tanh_backward", [Call("matrix", {"a": (3, 4)})])
 backward_case("backward.sigmoid", "sigmoid_backward", [Call("matrix", {"a": (3, 4)})])
-backward_case("backward.relu", "relu_backward", [Call("matrix", {"a": (4, 5)}, domain="away_from_zero")])
-backward_case("backward.abs", "abs_backward", [Call("matrix", {"a": (4, 5)}, domain="away_from_zero")])
+backward_case("backward.relu", "relu_backward", [
+    Call("matrix", {"a": (4, 5)}, domain="away_from_zero"),
+    # at the kink relu' is 0, as PyTorch
+    Call("at the kink", {"a": (3,)}, fixed={"a": [-1.0, 0.0, 2.0]}, rule=lambda g, a: [g * np.array([0.0, 0.0, 1.0])]),
+])
+backward_case("backward.abs", "abs_backward", [
+    Call("matrix", {"a": (4, 5)}, domain="away_from_zero"),
+    Call("at the kink", {"a": (3,)}, fixed={"a": [-2.0, 0.0, 3.0]}, rule=lambda g, a: [g * np.array([-1.0, 0.0, 1.0])]),
+])
 backward_case("backward.identity", "identity_backward", [Call("matrix", {"a": (3, 4)})])
 
-# ---- reductions, shapes and indexing (10 points)
+# ---- reductions, shapes and indexing
 backward_case("backward.sum", "sum_backward", [
     Call("all", {"a": (3, 4)}),
     Call("axis 0", {"a": (3, 4)}, {"axis": 0}),
@@ -138,10 +158,14 @@ backward_case("backward.max", "max_backward", [
     Call("all", {"a": (3, 4)}),
     Call("axis 1", {"a": (3, 4)}, {"axis": 1}),
     Call("axis 0 keepdims", {"a": (4, 2)}, {"axis": 0, "keepdims": True}),
+    # k tied maxima get 1/k of the gradient each
+    Call("ties, axis 1", {"a": (2, 3)}, {"axis": 1}, fixed={"a": [[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]]},
+         rule=lambda g, a: [g[:, None] * np.array([[0.0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3]])]),
 ])
 backward_case("backward.min", "min_backward", [
     Call("all", {"a": (2, 3)}),
     Call("axis 1", {"a": (3, 4)}, {"axis": 1}),
+    Call("ties, all", {"a": (1, 3)}, fixed={"a": [[1.0, 1.0, 3.0]]}, rule=lambda g, a: [g * np.array([[0.5, 0.5, 0.0]])]),
 ])
 backward_case("backward.transpose", "transpose_backward", [
     Call("matrix", {"a": (3, 4)}),
@@ -162,7 +186,7 @@ backward_case("backward.concatenate", "concatenate_backward", [
 ])
 backward_case("backward.stack", "stack_backward", [Call("axis 0", {"a": (2, 3), "b": (2, 3)}, {"axis": 0})])
 
-# ---- matrix products (6 points)
+# ---- matrix products
 backward_case("backward.matmul", "matmul_backward", [
     Call("square", {"a": (3, 3), "b": (3, 3)}),
     Call("rectangular", {"a": (4, 3), "b": (3, 5)}),
@@ -178,7 +202,7 @@ backward_case("backward.matmul_constant_lhs", "matmul_constant_lhs_backward", [
     Call("batched weight", {"b": (2, 3, 2)}, constants={"lhs": (2, 4, 3)}),
 ])
 
-# ---- softmax and cross-entropy (6 points)
+# ---- softmax and cross-entropy
 backward_case("backward.softmax", "softmax_backward", [
     Call("rows", {"a": (3, 5)}), Call("axis 0", {"a": (4, 2)}, {"axis": 0})])
 backward_case("backward.log_softmax", "log_softmax_backward", [Call("rows", {"a": (3, 5)})])
@@ -187,9 +211,13 @@ backward_case("backward.cross_entropy", "SoftmaxCrossEntropy_backward", [
     Call("one-hot batch of one", {"logits": (1, 3), "target": (1,)}, labels=("target", 3)),
 ])
 
-# ---- convolution's own primitive (1 of Task 11's points)
+# ---- convolution's own primitive
 backward_case("backward.window_max", "window_max_backward", [
     Call("2x2 pooling", {"a": (2, 3, 4, 6)}, {"window_shape": (2, 2), "stride": (2, 2)}),
     Call("3x3 windows overlapping, stride 1", {"a": (1, 2, 5, 5)}, {"window_shape": (3, 3), "stride": (1, 1)}),
     Call("1-d, k 3, stride 2, the last element in no window", {"a": (2, 8)}, {"window_shape": (3,), "stride": (2,)}),
+    # among tied maxima the first takes the window's gradient: windows (3 1 3), (3 2 0), (0 5 5)
+    Call("ties: the first maximum", {"a": (7,)}, {"window_shape": (3,), "stride": (2,)},
+         fixed={"a": [3.0, 1.0, 3.0, 2.0, 0.0, 5.0, 5.0]},
+         rule=lambda g, a: [np.array([g[0], 0.0, g[1], 0.0, 0.0, g[2], 0.0])]),
 ])
