@@ -245,7 +245,7 @@ def test_random_programs_with_fan_out_match_central_differences(pair, seed, prog
         values = [a, b]
         for op, i, j in program:
             x, y = values[i % len(values)], values[j % len(values)]
-            values.append(getattr(F, op)(x, y) if op in ("add", "sub", "mul") else getattr(F, op)(x))
+            values.append(getattr(ops, op)(x, y) if op in ("add", "sub", "mul") else getattr(ops, op)(x))
         return ops.sum(ops.add(values[-1], values[len(values) // 2]))
 
     check_grad(f, a, b, seed=seed)
