@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from autograder.grading.rubric import RUBRIC
-from autograder.handout import MAKEFILE, generate
+from autograder.handout import MAKEFILE, generate, reference_sources
+from autograder.writeup import render
 
 KEYS = [component.key for component in RUBRIC]
 
@@ -108,3 +109,11 @@ def test_make_test_passes_the_task_to_pytest(tmp_path):
                                        text=True, check=True).stdout.split()
     assert dry("TASK=3")[-4:] == ["pytest", "hw_tests", "--task", "3"]
     assert dry()[-2:] == ["pytest", "hw_tests"]
+
+
+def test_the_writeup_shows_make_test_task_n_for_every_task():
+    text = render(reference_sources(), Path(__file__).resolve().parent.parent)
+    for number in range(1, len(KEYS) + 1):
+        assert f"Check this task alone: `make test TASK={number}`" in text, number
+    running = text[text.index("## Running the tests"):]
+    assert "make test TASK=3" in running and "not implemented yet" in running
