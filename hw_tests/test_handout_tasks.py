@@ -117,3 +117,13 @@ def test_the_writeup_shows_make_test_task_n_for_every_task():
         assert f"Check this task alone: `make test TASK={number}`" in text, number
     running = text[text.index("## Running the tests"):]
     assert "make test TASK=3" in running and "not implemented yet" in running
+
+
+def test_the_kits_graded_case_test_is_named_for_the_code_it_runs(tmp_path):
+    """In the kit it runs the student's code, so neither its name nor its docstring may say "reference"
+    alone: it runs "the mytorch in this folder"."""
+    kit = tmp_path / "kit"
+    generate(kit)
+    text = (kit / "hw_tests" / "test_graded_cases.py").read_text()
+    assert "def test_graded_case_passes_on_this_mytorch(" in text and "the mytorch in this folder" in text
+    assert "test_reference_passes" not in text and "against the reference" not in text
