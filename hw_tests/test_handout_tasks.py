@@ -127,3 +127,25 @@ def test_the_kits_graded_case_test_is_named_for_the_code_it_runs(tmp_path):
     text = (kit / "hw_tests" / "test_graded_cases.py").read_text()
     assert "def test_graded_case_passes_on_this_mytorch(" in text and "the mytorch in this folder" in text
     assert "test_reference_passes" not in text and "against the reference" not in text
+
+
+def test_only_a_stubs_error_becomes_a_skip(tmp_path):
+    """A stub's NotImplementedError("Task N: ...") skips its test, in the call or in a fixture; any other
+    NotImplementedError, and any other error, stays a failure."""
+    kit = tmp_path / "kit"
+    generate(kit)
+    (kit / "hw_tests" / "test_probe.py").write_text(
+        "import pytest\n\n"
+        "@pytest.fixture\ndef stubbed():\n    raise NotImplementedError('Task 9: Linear layer — see writeup section 9')\n\n"
+        "def test_stub():\n    raise NotImplementedError('Task 3: Elementwise backward functions — see writeup section 3')\n\n"
+        "def test_stub_in_a_fixture(stubbed):\n    pass\n\n"
+        "def test_other_not_implemented():\n    raise NotImplementedError('an abstract method')\n\n"
+        "def test_wrong():\n    assert 1 == 2\n")
+    result = subprocess.run([sys.executable, "-m", "pytest", "hw_tests/test_probe.py", "-p", "no:cacheprovider"],
+                            cwd=kit, capture_output=True, text=True, timeout=300)
+    output = result.stdout
+    assert counts(output) == {"failed": 2, "skipped": 2}, output[-3000:]
+    assert "test_probe.py:7: not implemented yet: Task 3 (Elementwise backward functions)" in output
+    assert "test_probe.py:10: not implemented yet: Task 9 (Linear layer)" in output
+    assert "FAILED hw_tests/test_probe.py::test_other_not_implemented" in output
+    assert "tests waiting for a stub you have not written yet: Task 3: 1, Task 9: 1" in output
