@@ -47,8 +47,10 @@ def render(sources: dict, repo: Path) -> str:
             parts.append("")
         parts.append("Graded tests:\n")
         parts += [f"- `{t.name}` ({t.points:g} point{'s' if t.points != 1 else ''})" for t in component.tests]
-        parts.append(f"\nCheck this task alone: `python -m autograder --submission . --only {number}` "
-                     f"(or `make grade TASK={number}`)\n")
+        parts.append(f"\nCheck this task alone: `make test TASK={number}` runs its local tests "
+                     f"(`python -m pytest hw_tests --task {number}`), and `make grade TASK={number}` grades it "
+                     f"(`python -m autograder --submission . --only {number}`). Both need only "
+                     f"{'this task' if number == 1 else f'tasks 1 to {number}'}.\n")
     parts.append(_text(repo, "running.md"))
     return "\n".join(parts).rstrip() + "\n"
 

@@ -41,6 +41,7 @@ UNARY = {
 }
 
 
+@pytest.mark.task4
 @pytest.mark.parametrize("name", sorted(UNARY))
 @SWEEP
 @given(shape=shapes, seed=seeds)
@@ -50,15 +51,17 @@ def test_unary(name, shape, seed):
     check_primitive(helper, backward, x, reference=reference, seed=seed)
 
 
+@pytest.mark.task4
 def test_relu_and_abs_at_zero_have_zero_gradient(engine):
     """Convention at the kink: relu'(0) = 0 and |.|'(0) = sign(0) = 0 (as PyTorch)."""
     x = np.array([-1.0, 0.0, 2.0])
-    F.sum(F.add(F.relu(x), F.mul(10.0, F.abs(x))))
-    engine.backward()
+    F.add(F.relu(x), F.mul(10.0, F.abs(x)))
+    engine.backward(np.ones(3))
     # relu' = [0, 0, 1], abs' = [-1, 0, 1], so d/dx = relu' + 10 abs' = [-10, 0, 11]
     np.testing.assert_array_equal(grad(engine, x), [-10.0, 0.0, 11.0])
 
 
+@pytest.mark.task4
 def test_identity_returns_a_copy(engine):
     x = np.ones(2)
     y = F.identity(x)
@@ -67,6 +70,7 @@ def test_identity_returns_a_copy(engine):
 
 # ---------------------------------------------------------------- pow
 
+@pytest.mark.task3
 @pytest.mark.parametrize("exponent", [0, 1, 2, 3, -1, -2.5, 0.5, 1.5])
 @SWEEP
 @given(shape=shapes, seed=seeds)
@@ -78,6 +82,7 @@ def test_pow_array_to_a_constant(exponent, shape, seed):
                     seed=seed, reference=lambda a: a**exponent)
 
 
+@pytest.mark.task3
 def test_pow_records_the_constant_exponent_as_a_param(engine):
     x = np.array([1.0, 2.0])
     F.pow(x, 3)
@@ -85,6 +90,7 @@ def test_pow_records_the_constant_exponent_as_a_param(engine):
     assert op.name == "pow_scalar_backward" and op.params == {"exponent": 3} and len(op.inputs) == 1
 
 
+@pytest.mark.task3
 @SWEEP
 @given(shape=shapes, seed=seeds)
 def test_pow_constant_base_to_an_array(shape, seed):
@@ -96,6 +102,7 @@ def test_pow_constant_base_to_an_array(shape, seed):
     np.testing.assert_allclose(g[1], 2.0**b * np.log(2.0))
 
 
+@pytest.mark.task3
 @SWEEP
 @given(shape=shapes, seed=seeds)
 def test_pow_array_to_an_array(shape, seed):
@@ -104,6 +111,7 @@ def test_pow_array_to_an_array(shape, seed):
     check_primitive(F.pow, F.pow_backward, a, b, reference=np.power, seed=seed)
 
 
+@pytest.mark.task3
 def test_pow_at_zero_base_follows_the_limits():
     """y = a**b at a = 0, for b = 2, 1, 0.5, 0 (upstream 1):
 
@@ -125,6 +133,7 @@ def test_pow_at_zero_base_follows_the_limits():
 
 # ---------------------------------------------------------------- maximum / minimum ties, max over an axis
 
+@pytest.mark.task3
 def test_maximum_and_minimum_split_a_tie_in_half(engine):
     """At a tie a == b the derivative is undefined; the convention (as PyTorch's
     maximum/minimum) sends half of the upstream gradient to each input.
@@ -140,6 +149,7 @@ def test_maximum_and_minimum_split_a_tie_in_half(engine):
     np.testing.assert_array_equal(gb, [0.5, 1.0, 0.0])
 
 
+@pytest.mark.task5
 def test_max_and_min_share_the_gradient_among_tied_extrema():
     """max over axis 1 of [[1, 3, 3], [2, 2, 2]]: k tied maxima get 1/k each, so
     [[0, 1/2, 1/2], [1/3, 1/3, 1/3]] times the row's upstream [2, 3]."""
@@ -171,6 +181,7 @@ REDUCTIONS = {
 }
 
 
+@pytest.mark.task5
 @pytest.mark.parametrize("name", sorted(REDUCTIONS))
 @SWEEP
 @given(case=reduction_cases(), seed=seeds)
@@ -184,6 +195,7 @@ def test_reduction(name, case, seed):
                     reference=lambda x: reference(x, axis=axis, keepdims=keepdims))
 
 
+@pytest.mark.task5
 @pytest.mark.parametrize("name", sorted(REDUCTIONS))
 def test_reduction_of_a_0d_array(name):
     helper, backward, _ = REDUCTIONS[name]
@@ -204,6 +216,7 @@ def matmul_shapes(draw):
     return a, b
 
 
+@pytest.mark.task6
 @SWEEP
 @given(case=matmul_shapes(), seed=seeds)
 def test_matmul(case, seed):
@@ -212,6 +225,7 @@ def test_matmul(case, seed):
     check_primitive(F.matmul, F.matmul_backward, a, b, reference=np.matmul, seed=seed)
 
 
+@pytest.mark.task6
 def test_matmul_2d_by_hand():
     """y = A @ B, L = sum(G * y): dL/dA = G B^T, dL/dB = A^T G."""
     A, B, G = np.array([[1.0, 2.0]]), np.array([[3.0], [4.0]]), np.array([[5.0]])
@@ -220,6 +234,7 @@ def test_matmul_2d_by_hand():
     np.testing.assert_array_equal(gb, [[5.0], [10.0]])
 
 
+@pytest.mark.task6
 @pytest.mark.parametrize("shapes_ab", [((3,), (2,)), ((2, 2), (3,)), ((4,), (1, 2))])
 def test_outer(shapes_ab, rng):
     a, b = uniform(rng, shapes_ab[0]), uniform(rng, shapes_ab[1])
@@ -236,6 +251,7 @@ def permutations(draw):
     return shape, axes
 
 
+@pytest.mark.task5
 @SWEEP
 @given(case=permutations(), seed=seeds)
 def test_transpose(case, seed):
@@ -245,6 +261,7 @@ def test_transpose(case, seed):
                     reference=lambda x: np.transpose(x, axes))
 
 
+@pytest.mark.task5
 @pytest.mark.parametrize("shape, axes", [
     ((2, 3, 4), (1, 2, 0)),       # 3-cycles: the permutation is not its own inverse
     ((2, 3, 4), (2, 0, 1)),
@@ -256,6 +273,7 @@ def test_transpose_uses_the_inverse_permutation(shape, axes, rng):
     check_primitive(F.transpose, F.transpose_backward, x, axes=axes, reference=lambda x: np.transpose(x, axes))
 
 
+@pytest.mark.task5
 @SWEEP
 @given(shape=shapes, seed=seeds, data=st.data())
 def test_reshape(shape, seed, data):
@@ -267,6 +285,7 @@ def test_reshape(shape, seed, data):
                     reference=lambda x: np.reshape(x, target))
 
 
+@pytest.mark.task5
 @SWEEP
 @given(shape=shapes, seed=seeds, data=st.data())
 def test_expand_dims_and_squeeze(shape, seed, data):
@@ -295,6 +314,7 @@ def basic_indices(draw):
     return shape, tuple(parts)
 
 
+@pytest.mark.task5
 @SWEEP
 @given(case=basic_indices(), seed=seeds)
 def test_getitem_basic(case, seed):
@@ -303,6 +323,7 @@ def test_getitem_basic(case, seed):
     check_primitive(F.getitem, F.getitem_backward, x, index=index, seed=seed, reference=lambda x: x[index])
 
 
+@pytest.mark.task5
 @SWEEP
 @given(shape=nonscalar_shapes, seed=seeds, data=st.data())
 def test_getitem_integer_arrays_with_repeats(shape, seed, data):
@@ -313,6 +334,7 @@ def test_getitem_integer_arrays_with_repeats(shape, seed, data):
     check_primitive(F.getitem, F.getitem_backward, x, index=index, seed=seed, reference=lambda x: x[index])
 
 
+@pytest.mark.task5
 def test_repeated_indices_accumulate(engine):
     """y = x[[0, 0, 1]] with upstream [g0, g1, g2]: dx[0] = g0 + g1, dx[1] = g2, dx[2] = 0."""
     x = np.array([10.0, 20.0, 30.0])
@@ -322,6 +344,7 @@ def test_repeated_indices_accumulate(engine):
     np.testing.assert_array_equal(grad(engine, x), [3.0, 4.0, 0.0])
 
 
+@pytest.mark.task5
 @pytest.mark.parametrize("index", [
     (slice(None), np.array([2, 0, 2])),         # a slice mixed with an integer array
     (np.array([1, 1]), np.array([0, 0])),        # the same element twice via two index arrays
@@ -336,6 +359,7 @@ def test_getitem_mixed_indices(index, rng):
 
 # ---------------------------------------------------------------- concatenate and stack
 
+@pytest.mark.task5
 @SWEEP
 @given(shape=nonscalar_shapes, seed=seeds, data=st.data())
 def test_concatenate(shape, seed, data):
@@ -351,6 +375,7 @@ def test_concatenate(shape, seed, data):
                     *parts, axis=axis, seed=seed, reference=lambda *xs: np.concatenate(xs, axis=axis))
 
 
+@pytest.mark.task5
 @SWEEP
 @given(shape=shapes, seed=seeds, data=st.data())
 def test_stack(shape, seed, data):
@@ -363,6 +388,7 @@ def test_stack(shape, seed, data):
 
 # ---------------------------------------------------------------- softmax and cross-entropy
 
+@pytest.mark.task7
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
 @SWEEP
 @given(shape=nonscalar_shapes, seed=seeds, data=st.data())
@@ -383,6 +409,7 @@ def _cross_entropy_reference(logits, probabilities, reduction):
     return {"mean": rows.mean(), "sum": rows.sum(), "none": rows}[reduction]
 
 
+@pytest.mark.task7
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("target_kind", ["labels", "one-hot", "probabilities"])
 @SWEEP
@@ -406,6 +433,7 @@ def test_softmax_cross_entropy(reduction, target_kind, batch, classes, seed):
                     reference=lambda z, t: _cross_entropy_reference(z, probabilities, reduction))
 
 
+@pytest.mark.task7
 def test_cross_entropy_labels_get_no_gradient(engine):
     """L = mean over 2 rows of -log softmax(z)[label]: dL/dz = (softmax(z) - onehot) / 2.
 
@@ -421,6 +449,7 @@ def test_cross_entropy_labels_get_no_gradient(engine):
 
 # ---------------------------------------------------------------- numerical stability
 
+@pytest.mark.task7
 @pytest.mark.parametrize("name", ["softmax", "log_softmax", "sigmoid", "tanh", "softmax_cross_entropy"])
 def test_extreme_inputs_give_finite_values_and_gradients(engine, name):
     """Inputs at +-1000, where a naive e**x overflows: values and gradients must be finite,
@@ -480,6 +509,7 @@ def _helper_cases():
     ]
 
 
+@pytest.mark.task7
 @pytest.mark.parametrize("case", _helper_cases(), ids=lambda case: case[0])
 def test_every_helper_sends_gradients_to_update_in_place(engine, case):
     """The same call twice: once with the gradients in the buffer, once with a
@@ -501,6 +531,7 @@ def test_every_helper_sends_gradients_to_update_in_place(engine, case):
         assert not engine.memory_buffer.is_in_memory(x)
 
 
+@pytest.mark.task5
 @pytest.mark.parametrize("call, name, params", [
     (lambda x: F.sum(x, axis=1, keepdims=True), "sum_backward", {"axis": 1, "keepdims": True}),
     (lambda x: F.max(x, axis=(0, 1)), "max_backward", {"axis": (0, 1), "keepdims": False}),
@@ -524,6 +555,7 @@ def test_non_differentiable_arguments_are_keyword_params(engine, call, name, par
     assert op.inputs[0] is x
 
 
+@pytest.mark.task7
 def test_cross_entropy_saves_its_log_probabilities_for_backward(engine):
     """Rows (0, 1, 2): log softmax = row - log(1 + e + e^2). The backward uses the saved
     array, and without it (log_probs=None) recomputes the same gradient."""
@@ -538,6 +570,7 @@ def test_cross_entropy_saves_its_log_probabilities_for_backward(engine):
     np.testing.assert_allclose(fresh[0], probs - np.eye(3)[labels], rtol=1e-12)  # softmax - onehot
 
 
+@pytest.mark.task5
 def test_getitem_records_its_index_as_a_param(engine):
     x = np.arange(4.0)
     F.getitem(x, [3, 1])
@@ -551,11 +584,13 @@ HANDOUT_NAMES = ["add_backward", "sub_backward", "mul_backward", "div_backward",
                  "tanh_backward", "transpose_backward", "SoftmaxCrossEntropy_backward", "identity_backward"]
 
 
+@pytest.mark.task3
 def test_the_handouts_backward_names_exist():
     missing = [name for name in HANDOUT_NAMES if not callable(getattr(F, name, None))]
     assert missing == []
 
 
+@pytest.mark.task3
 def test_every_backward_documents_its_derivative():
     """Each *_backward states its formula (a dL/d... expression) in its docstring."""
     undocumented = [name for name in dir(F) if name.endswith("_backward")

@@ -27,6 +27,7 @@ def right_square_backward(grad_output, x):
 
 # ---------------------------------------------------------------- numerical_jacobian / numerical_gradient
 
+@pytest.mark.task0
 def test_numerical_jacobian_of_a_linear_map_is_its_matrix(rng):
     """y = A x: J[i, k] = dy_i/dx_k = A[i, k] (central differences are exact up to rounding)."""
     A = rng.standard_normal((3, 4))
@@ -35,6 +36,7 @@ def test_numerical_jacobian_of_a_linear_map_is_its_matrix(rng):
     np.testing.assert_allclose(J, A, atol=1e-9)
 
 
+@pytest.mark.task0
 def test_numerical_jacobian_orders_outputs_and_inputs_row_major():
     """y = x^T (x of shape (2, 2)) sends x[i, j] to y[j, i]: in flattened order the
     Jacobian is the permutation swapping entries 1 and 2."""
@@ -42,6 +44,7 @@ def test_numerical_jacobian_orders_outputs_and_inputs_row_major():
     np.testing.assert_allclose(J, [[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], atol=1e-9)
 
 
+@pytest.mark.task0
 def test_numerical_gradient_of_a_known_function():
     """f(x, y) = sum(w * x^2 * y) with weights w: df/dx = 2 w x y, df/dy = w x^2.
     An integer input (labels, indices) is not differentiated: None."""
@@ -53,6 +56,7 @@ def test_numerical_gradient_of_a_known_function():
     assert glabels is None
 
 
+@pytest.mark.task0
 def test_numerical_gradient_does_not_modify_its_inputs():
     x = np.array([1.0, 2.0])
     numerical_gradient(lambda x: np.sum(x**3), [x])
@@ -61,6 +65,7 @@ def test_numerical_gradient_does_not_modify_its_inputs():
 
 # ---------------------------------------------------------------- gradcheck
 
+@pytest.mark.task6
 def test_gradcheck_passes_a_correct_composite(rng):
     """L = sum(tanh(x W + b)): every primitive on the way is correct, so the errors are
     of the order of central differences' error (eps^2 ~ 1e-12) plus rounding."""
@@ -71,10 +76,12 @@ def test_gradcheck_passes_a_correct_composite(rng):
     assert result.max_abs_error < 1e-8
 
 
+@pytest.mark.task2
 def test_gradcheck_passes_a_correct_raw_backward(rng):
     assert gradcheck(square_with(right_square_backward), rng.standard_normal(3)).ok
 
 
+@pytest.mark.task2
 def test_gradcheck_fails_on_a_wrong_backward_with_a_report():
     """The wrong backward gives x instead of 2x: with divergence 1 the error is |x| per
     element, so max abs error = max|x| = 3 and relative error = |x| / |2x| = 1/2."""
@@ -94,6 +101,7 @@ def test_gradcheck_fails_on_a_wrong_backward_with_a_report():
     np.testing.assert_allclose(result.inputs[0].numeric, 2 * x, atol=1e-8)
 
 
+@pytest.mark.task2
 def test_gradcheck_names_the_wrong_input():
     """y = a * b with a backward whose gradient for b (input 1) is off by a sign."""
     def f(a, b):
@@ -108,6 +116,7 @@ def test_gradcheck_names_the_wrong_input():
     assert "input 1 of shape (2,): MISMATCH" in report
 
 
+@pytest.mark.task2
 def test_gradcheck_fails_when_a_gradient_is_missing():
     """A backward returning None for a differentiable input: the tape has no gradient
     (read as 0) while the numeric one is 2x."""
@@ -115,6 +124,7 @@ def test_gradcheck_fails_when_a_gradient_is_missing():
         gradcheck(square_with(lambda g, x: None), np.array([1.0, 2.0]))
 
 
+@pytest.mark.task7
 def test_gradcheck_skips_integer_inputs_and_upcasts_float32():
     logits = np.array([[0.3, -0.2, 1.0]], dtype=np.float32)
     result = gradcheck(F.softmax_cross_entropy, logits, np.array([2]))
@@ -122,12 +132,14 @@ def test_gradcheck_skips_integer_inputs_and_upcasts_float32():
     assert result.inputs[0].analytic.dtype == np.float64
 
 
+@pytest.mark.task4
 def test_gradcheck_uses_a_temporary_engine_when_none_is_live():
     gradcheck(F.exp, np.array([0.5]))
     with Autograd():  # the temporary engine released the slot
         pass
 
 
+@pytest.mark.task4
 def test_gradcheck_clears_the_live_engine(engine):
     F.exp(np.array([0.5]))
     gradcheck(F.exp, np.array([0.5]))

@@ -36,6 +36,7 @@ def check_agree(g, x, expected=None):
     return J["reverse"]
 
 
+@pytest.mark.task6
 def test_linear_map(engine, rng):
     """y = A x: J = A exactly."""
     A, x = rng.standard_normal((4, 3)), rng.standard_normal(3)
@@ -43,6 +44,7 @@ def test_linear_map(engine, rng):
     np.testing.assert_allclose(jacobian(lambda x: F.matmul(A, x), x), A, rtol=1e-14)
 
 
+@pytest.mark.task3
 def test_elementwise_square(engine, rng):
     """y = x**2 elementwise: J = diag(2x)."""
     x = rng.standard_normal(5)
@@ -50,6 +52,7 @@ def test_elementwise_square(engine, rng):
     np.testing.assert_allclose(jacobian(lambda x: F.pow(x, 2), x), np.diag(2 * x), rtol=1e-14)
 
 
+@pytest.mark.task5
 def test_matrix_input_and_output_are_flattened_in_c_order(engine, rng):
     """y_i = sum_j X_ij^2 for X (2, 3): J has shape (2, 6), J[i, 3i + j] = 2 X_ij, zeros elsewhere."""
     X = rng.standard_normal((2, 3))
@@ -58,6 +61,7 @@ def test_matrix_input_and_output_are_flattened_in_c_order(engine, rng):
     check_agree(lambda X: (X * X).sum(axis=1), X, expected=expected)
 
 
+@pytest.mark.task5
 def test_matrix_output(engine, rng):
     """Y = (X^T)**2 for X (2, 3): Y (3, 2) with Y[j, i] = X[i, j]^2, so row 2j + i of J has
     2 X[i, j] in column 3i + j (both flattened in C order)."""
@@ -115,6 +119,7 @@ def network_data(rng):
     return X, t, w
 
 
+@pytest.mark.task6
 def test_logistic_network_nll_three_ways(engine, network_data):
     """The (N, 13) Jacobian of the per-example losses agrees across modes and implementations."""
     X, t, w = network_data
@@ -123,6 +128,7 @@ def test_logistic_network_nll_three_ways(engine, network_data):
     np.testing.assert_allclose(jacobian(per_example_nll_functional(X, t), w), J, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.task6
 def test_logistic_network_mean_loss_jacobian_is_the_gradient(engine, network_data):
     """For the scalar mean loss, J is one row: the gradient, equal to the mean of the rows above."""
     X, t, w = network_data
@@ -132,6 +138,7 @@ def test_logistic_network_mean_loss_jacobian_is_the_gradient(engine, network_dat
     np.testing.assert_allclose(J_mean[0], jacobian(lambda w: nll(Tensor(w)), w).mean(axis=0), rtol=1e-12)
 
 
+@pytest.mark.task6
 def test_logistic_network_against_pytorch(network_data):
     torch = pytest.importorskip("torch")
     X, t, w = network_data
@@ -161,6 +168,7 @@ class Counter:
         return self.f(*args, **kwargs)
 
 
+@pytest.mark.task6
 @pytest.mark.parametrize("n, m", [(10, 1), (2, 7)])
 def test_pass_counts(engine, rng, n, m):
     """Reverse: 1 forward pass + m backward passes. Forward: n passes. Numerical: 2n evaluations."""
@@ -183,12 +191,14 @@ def test_pass_counts(engine, rng, n, m):
 
 # ------------------------------------------------------------ housekeeping and errors
 
+@pytest.mark.task4
 def test_reverse_mode_leaves_the_tape_empty(engine, rng):
     x = rng.standard_normal(3)
     jacobian(lambda x: F.exp(x), x)
     assert engine.operation_list == [] and len(engine.memory_buffer) == 0
 
 
+@pytest.mark.task4
 def test_reverse_mode_without_an_engine_uses_a_temporary_one(rng):
     assert Autograd._live is None or Autograd._live() is None
     x = rng.standard_normal(3)
@@ -196,6 +206,7 @@ def test_reverse_mode_without_an_engine_uses_a_temporary_one(rng):
     assert Autograd._live is None or Autograd._live() is None
 
 
+@pytest.mark.task4
 def test_identity_and_outputs_that_ignore_x(engine):
     """f(x) = x has J = I. An output computed without x has zero rows, even when x is used
     elsewhere on the tape (its gradient never reaches x)."""
@@ -204,6 +215,7 @@ def test_identity_and_outputs_that_ignore_x(engine):
     np.testing.assert_array_equal(jacobian(lambda x: (F.sum(x), F.exp(c))[1], x), np.zeros((3, 2)))
 
 
+@pytest.mark.task2
 def test_errors_are_clear(engine):
     x = np.array([1.0, 2.0])
     with pytest.raises(ValueError, match="mode must be one of"):

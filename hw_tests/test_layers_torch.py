@@ -68,6 +68,7 @@ def float64_default():
     torch.set_default_dtype(previous)
 
 
+@pytest.mark.task9
 @pytest.mark.parametrize("batch", [1, 4])
 def test_linear(engine, rng, batch):
     ours, theirs = Linear(3, 5, engine, rng=0), torch.nn.Linear(3, 5)
@@ -75,6 +76,7 @@ def test_linear(engine, rng, batch):
             params=[("W", theirs.weight), ("b", theirs.bias)])
 
 
+@pytest.mark.task8
 @pytest.mark.parametrize("ours, theirs", [
     (Sigmoid, lambda: torch.nn.Sigmoid()), (Tanh, lambda: torch.nn.Tanh()), (ReLU, lambda: torch.nn.ReLU()),
     (lambda e: LeakyReLU(e, slope=0.2), lambda: torch.nn.LeakyReLU(0.2)),
@@ -87,6 +89,7 @@ def test_activations(engine, rng, ours, theirs):
     compare(engine, rng, ours(engine), theirs(), [x])
 
 
+@pytest.mark.task10
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_losses(engine, rng, reduction):
     z, labels = rng.standard_normal((5, 4)) * 2, rng.integers(0, 4, 5)
@@ -107,6 +110,7 @@ def test_losses(engine, rng, reduction):
         compare(engine, rng, ours(engine, reduction=reduction), theirs(reduction=reduction), inputs, torch_inputs)
 
 
+@pytest.mark.task11
 @pytest.mark.parametrize("stride, padding", [(1, 0), (2, 1), ((1, 2), (2, 0))])
 def test_conv2d(engine, rng, stride, padding):
     ours = Conv2d(2, 3, (3, 2), engine, stride=stride, padding=padding, rng=1)
@@ -115,6 +119,7 @@ def test_conv2d(engine, rng, stride, padding):
             params=[("W", theirs.weight), ("b", theirs.bias)])
 
 
+@pytest.mark.task11
 @pytest.mark.parametrize("stride, padding, batch", [(1, 0, 1), (3, 2, 2)])
 def test_conv1d(engine, rng, stride, padding, batch):
     ours, theirs = Conv1d(3, 2, 4, engine, stride=stride, padding=padding, rng=2), \
@@ -123,6 +128,7 @@ def test_conv1d(engine, rng, stride, padding, batch):
             params=[("W", theirs.weight), ("b", theirs.bias)])
 
 
+@pytest.mark.task11
 @pytest.mark.parametrize("ours, theirs, shape", [
     (lambda e: MaxPool2d(2, e), lambda: torch.nn.MaxPool2d(2), (2, 3, 4, 6)),
     (lambda e: MaxPool2d(3, e, stride=1), lambda: torch.nn.MaxPool2d(3, stride=1), (1, 2, 5, 5)),
@@ -137,6 +143,7 @@ def test_pooling(engine, rng, ours, theirs, shape):
 CELL_PARAMS = [("W_ih", "weight_ih"), ("W_hh", "weight_hh"), ("b_ih", "bias_ih"), ("b_hh", "bias_hh")]
 
 
+@pytest.mark.task12
 @pytest.mark.parametrize("ours, theirs", [(RNNCell, torch.nn.RNNCell), (GRUCell, torch.nn.GRUCell)])
 @pytest.mark.parametrize("batch", [1, 3])
 def test_cells(engine, rng, ours, theirs, batch):
@@ -158,6 +165,7 @@ class _Layer:
         return self.model(*inputs)
 
 
+@pytest.mark.task12
 @pytest.mark.parametrize("ours, theirs", [(RNN, torch.nn.RNN), (GRU, torch.nn.GRU)])
 def test_unrolled(engine, rng, ours, theirs):
     model, reference = ours(3, 4, engine, num_layers=2, rng=4), theirs(3, 4, num_layers=2)
@@ -174,6 +182,7 @@ def test_unrolled(engine, rng, ours, theirs):
                 params=[(name, getattr(reference, f"{their}_l{layer}")) for name, their in CELL_PARAMS])
 
 
+@pytest.mark.task0
 @pytest.mark.parametrize("ours, theirs, kwargs", [
     (SGD, torch.optim.SGD, dict(lr=0.1)),
     (SGD, torch.optim.SGD, dict(lr=0.05, momentum=0.9, weight_decay=0.01)),

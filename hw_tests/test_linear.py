@@ -7,6 +7,8 @@ from layer_checks import check_module
 from mytorch import no_grad
 from mytorch.nn.linear import Linear
 
+pytestmark = pytest.mark.task9
+
 # (batch, in_features, out_features), batch size 1 and size-1 features included.
 SHAPES = [(1, 1, 1), (1, 3, 2), (4, 3, 5), (7, 1, 4), (3, 6, 1)]
 

@@ -12,6 +12,8 @@ from mytorch.nn.activation import LogSoftmax
 from mytorch.nn.linear import Linear
 from mytorch.nn.loss import BCELoss, BCEWithLogitsLoss, MSELoss, NLLLoss, SoftmaxCrossEntropy
 
+pytestmark = pytest.mark.task10
+
 BATCHES = [(1, 1), (1, 4), (5, 3), (8, 10)]  # (batch, classes or features)
 
 

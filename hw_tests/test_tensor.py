@@ -79,6 +79,7 @@ CASES = [
 ]
 
 
+@pytest.mark.task7
 @pytest.mark.parametrize("name, tensor_f, functional_f, makers", CASES, ids=[c[0] for c in CASES])
 def test_tensor_ops_match_functional_helpers_and_central_differences(engine, rng, name, tensor_f,
                                                                       functional_f, makers):
@@ -110,6 +111,7 @@ def test_tensor_ops_match_functional_helpers_and_central_differences(engine, rng
         np.testing.assert_allclose(t_grad, n_grad, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.task5
 def test_lecture_example_as_written(engine):
     """y = mean((x + 2)^2 + 3): dy/dx = 2(x + 2)/3 = [4/3, 2, 8/3] at x = [0, 1, 2]."""
     x = Tensor([0., 1., 2.])
@@ -119,6 +121,7 @@ def test_lecture_example_as_written(engine):
     assert y.item() == pytest.approx((4 + 9 + 16) / 3 + 3)
 
 
+@pytest.mark.task4
 def test_lecture_examples_with_operators(engine):
     """y = x1^3 + x2^2 + 4 x1 x2 + 5 at (3, 4): dy/dx1 = 3 x1^2 + 4 x2 = 43, dy/dx2 = 2 x2 + 4 x1 = 20.
     y = ln(x1) + x1 x2 - sin(x2) at (2, 5): dy/dx1 = 1/x1 + x2 = 5.5, dy/dx2 = x1 - cos x2."""
@@ -131,6 +134,7 @@ def test_lecture_examples_with_operators(engine):
     assert x1.grad == pytest.approx(5.5) and x2.grad == pytest.approx(2.0 - np.cos(5.0))
 
 
+@pytest.mark.task5
 def test_a_tensor_used_twice_gets_both_paths(engine):
     """L = sum(x * x): dL/dx = 2x."""
     x = Tensor([1.0, -2.0, 3.0])
@@ -138,6 +142,7 @@ def test_a_tensor_used_twice_gets_both_paths(engine):
     np.testing.assert_allclose(x.grad, [2.0, -4.0, 6.0])
 
 
+@pytest.mark.task5
 def test_leaf_gradients_accumulate_across_backward_calls(engine):
     """Two backward passes of L = sum(3x) leave dL/dx = 3 + 3 = 6, as in the engine and PyTorch."""
     x = Tensor([1.0, 2.0])
@@ -147,6 +152,7 @@ def test_leaf_gradients_accumulate_across_backward_calls(engine):
     np.testing.assert_allclose(x.grad, [6.0, 6.0])
 
 
+@pytest.mark.task5
 def test_constant_tensor_gets_no_gradient_and_is_recorded_as_a_constant(engine):
     """L = sum(x * c) with c constant: dL/dx = c; c.grad is None and the tape marks it constant."""
     x, c = Tensor([1.0, 2.0]), Tensor([3.0, -4.0], requires_grad=False)
@@ -157,6 +163,7 @@ def test_constant_tensor_gets_no_gradient_and_is_recorded_as_a_constant(engine):
     assert engine.operation_list[0].constants == frozenset({1})
 
 
+@pytest.mark.task0
 def test_operations_on_constants_only_are_not_recorded(engine):
     c = Tensor([1.0, 2.0], requires_grad=False)
     y = (c * 2 + 1).exp()
@@ -167,6 +174,7 @@ def test_operations_on_constants_only_are_not_recorded(engine):
         y.sum().backward()
 
 
+@pytest.mark.task0
 def test_no_grad_records_nothing(engine):
     x = Tensor([0.0, 1.0, 2.0])
     with mytorch.tensor.no_grad():
@@ -178,6 +186,7 @@ def test_no_grad_records_nothing(engine):
         y.backward()
 
 
+@pytest.mark.task5
 def test_mixing_tensors_with_functional_arrays_keeps_gradients_flowing(engine):
     """L = sum(x * e^a), with e^a recorded by F.exp: dL/dx = e^a, dL/da = x e^a."""
     a, x = np.array([0.5, -1.0]), Tensor([2.0, 3.0])
@@ -186,6 +195,7 @@ def test_mixing_tensors_with_functional_arrays_keeps_gradients_flowing(engine):
     np.testing.assert_allclose(engine.memory_buffer.get_param(a), x.data * np.exp(a))
 
 
+@pytest.mark.task6
 def test_numpy_operands_on_the_left_defer_to_tensor(engine):
     x = Tensor([1.0, 2.0, 3.0])
     for out in (np.float64(2.0) * x, np.ones(3) + x, np.eye(3) @ x, np.ones(3) - x, np.ones(3) / x):
@@ -195,6 +205,7 @@ def test_numpy_operands_on_the_left_defer_to_tensor(engine):
     np.testing.assert_allclose(x.grad, [1.0, 2.0, 3.0])
 
 
+@pytest.mark.task0
 def test_tensor_shares_its_array_and_converts_lists():
     a = np.array([1.0, 2.0])
     assert Tensor(a).data is a
@@ -203,6 +214,7 @@ def test_tensor_shares_its_array_and_converts_lists():
     assert Tensor(np.array([1, 2]), requires_grad=False).data.dtype.kind == "i"
 
 
+@pytest.mark.task2
 def test_bad_uses_are_clear_errors(engine):
     with pytest.raises(TypeError, match="dtype int64 cannot require gradients"):
         Tensor(np.array([1, 2]))
@@ -221,6 +233,7 @@ def test_bad_uses_are_clear_errors(engine):
         y.backward(np.ones(2))
 
 
+@pytest.mark.task5
 def test_grad_is_none_until_a_gradient_arrives(engine):
     x, unused = Tensor([1.0, 2.0]), Tensor([5.0])
     y = (x * 2).sum()
@@ -232,6 +245,7 @@ def test_grad_is_none_until_a_gradient_arrives(engine):
     assert x.grad is None
 
 
+@pytest.mark.task0
 def test_names_are_registered_for_pictures():
     x = Tensor([1.0], name="x")
     assert x.name == "x" and name_of(x.data) == "x"
@@ -242,6 +256,7 @@ def _no_live_engine():
     return Autograd._live is None or Autograd._live() is None
 
 
+@pytest.mark.task5
 def test_default_engine_is_created_lazily_and_freed_with_its_tensors():
     """Without an engine, the first operation creates one; it lives while its Tensors do."""
     assert _no_live_engine(), "a previous test left an engine alive"
@@ -269,6 +284,7 @@ def test_default_engine_is_created_lazily_and_freed_with_its_tensors():
 
 # ------------------------------------------------------------ layers accept Tensors
 
+@pytest.mark.task9
 def test_linear_layer_accepts_a_tensor_with_the_gradients_of_the_array_path(engine, rng):
     """z = x W^T + b, L = sum(z): dL/dx = 1 W (every row is the column sums of W),
     dL/dW = 1^T x (every row is the column sums of x), dL/db = batch size. The Tensor
@@ -301,6 +317,7 @@ def test_linear_layer_accepts_a_tensor_with_the_gradients_of_the_array_path(engi
     np.testing.assert_allclose(array_db, [4.0, 4.0])
 
 
+@pytest.mark.task9
 def test_layers_chain_with_tensor_operators(engine, rng):
     """L = mean(tanh(Linear(x))^2), mixing layers and Tensor operators: x.grad against central differences."""
     from mytorch.nn.activation import Tanh
@@ -318,6 +335,7 @@ def test_layers_chain_with_tensor_operators(engine, rng):
     np.testing.assert_allclose(x.grad, numerical_gradient(loss, [x0])[0], rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.task9
 def test_a_constant_tensor_input_still_trains_the_layer(engine, rng):
     """Data as Tensor(X, requires_grad=False): the output is differentiable through the
     layer's parameters (dL/db = batch size for L = sum(z)); the data gets no .grad."""
@@ -332,6 +350,7 @@ def test_a_constant_tensor_input_still_trains_the_layer(engine, rng):
     assert X.grad is None
 
 
+@pytest.mark.task5
 def test_module_outputs_tuples_of_tensors_and_records_nothing_under_no_grad(engine):
     from mytorch.nn.module import Module
 

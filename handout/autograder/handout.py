@@ -20,8 +20,10 @@ REPO = Path(__file__).resolve().parent.parent
 # What the kit holds besides the stubbed mytorch/: copied as they are.
 KIT_FILES = ("setup.py", ".gitignore")
 KIT_TREES = ("autograder",)
-# Tests for staff only: they grade the grader, need the reference solution itself, or the benchmarks.
-STAFF_TESTS = ("test_autograder_", "test_handout", "test_benchmark")
+# Tests for staff only: they grade the grader, need the reference solution itself, or files the kit
+# does not ship (the benchmarks, examples/, docs/notebooks/).
+STAFF_TESTS = ("test_autograder_", "test_handout", "test_benchmark", "test_digits_example",
+               "test_differentiation_examples", "test_notebook")
 
 
 def reference_sources(repo: Path = REPO) -> dict:
@@ -57,8 +59,8 @@ MAKEFILE = """\
 PYTHON ?= python3
 
 .PHONY: test grade handin
-test:    ## run the local tests
-\t$(PYTHON) -m pytest hw_tests
+test:    ## run the local tests (make test TASK=3: the tests of task 3 alone)
+\t$(PYTHON) -m pytest hw_tests $(if $(TASK),--task $(TASK))
 grade:   ## run the local autograder on your mytorch/ (make grade TASK=3: one task)
 \t$(PYTHON) -m autograder --submission . $(if $(TASK),--only $(TASK))
 handin:  ## build handin.tar with exactly what is graded

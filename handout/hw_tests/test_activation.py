@@ -9,6 +9,8 @@ import pytest
 from layer_checks import check_module
 from mytorch.nn.activation import GELU, Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 
+pytestmark = pytest.mark.task8
+
 SHAPES = [(1,), (1, 1), (3, 4), (2, 3, 2)]
 
 

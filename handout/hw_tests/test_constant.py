@@ -19,6 +19,7 @@ MATMUL_SHAPES = [((3, 4), (4, 5)), ((1, 4), (4, 1)), ((2, 3, 4), (4, 5)), ((2, 3
                  ((4,), (4, 5)), ((3, 4), (4,)), ((2, 1, 3, 4), (5, 4, 2))]
 
 
+@pytest.mark.task6
 @pytest.mark.parametrize("a_shape, b_shape", MATMUL_SHAPES)
 def test_matmul_with_a_constant_left_operand_differentiates_the_right_one(engine, rng, a_shape, b_shape):
     a, b = rng.standard_normal(a_shape), rng.standard_normal(b_shape)
@@ -26,6 +27,7 @@ def test_matmul_with_a_constant_left_operand_differentiates_the_right_one(engine
     np.testing.assert_array_equal(F.matmul(constant(a), b), a @ b)
 
 
+@pytest.mark.task6
 def test_matmul_with_a_constant_computes_no_gradient_for_it(engine, rng):
     a, b = rng.standard_normal((3, 4)), rng.standard_normal((4, 5))
     F.matmul(constant(a), b)
@@ -36,6 +38,7 @@ def test_matmul_with_a_constant_computes_no_gradient_for_it(engine, rng):
         engine.memory_buffer.get_param(a)
 
 
+@pytest.mark.task9
 def test_linear_on_constant_data_fills_dW_and_db_as_on_plain_data(engine, rng):
     x, g = rng.standard_normal((6, 3)), rng.standard_normal((6, 2))
     layer = Linear(3, 2, engine, rng=1)
@@ -53,6 +56,7 @@ def test_linear_on_constant_data_fills_dW_and_db_as_on_plain_data(engine, rng):
         engine.memory_buffer.get_param(x)
 
 
+@pytest.mark.task3
 def test_other_primitives_record_a_constant_and_store_no_gradient_for_it(engine, rng):
     x, w = rng.standard_normal((2, 3)), rng.standard_normal(3)
     y = F.mul(constant(x), w)
@@ -61,6 +65,7 @@ def test_other_primitives_record_a_constant_and_store_no_gradient_for_it(engine,
     assert not engine.memory_buffer.is_in_memory(x)
 
 
+@pytest.mark.task9
 def test_a_tensor_without_requires_grad_enters_a_layer_as_a_constant(engine, rng):
     layer = Linear(3, 2, engine, rng=0)
     x = Tensor(rng.standard_normal((4, 3)), requires_grad=False)
@@ -70,6 +75,7 @@ def test_a_tensor_without_requires_grad_enters_a_layer_as_a_constant(engine, rng
     np.testing.assert_allclose(layer.dW, np.ones((4, 2)).T @ x.data, rtol=1e-13)
 
 
+@pytest.mark.task2
 def test_constant_behaves_as_its_array_for_numpy():
     x = np.arange(6.0).reshape(2, 3)
     c = constant(x)

@@ -18,6 +18,8 @@ from mytorch.nn.conv import AvgPool1d, AvgPool2d, Conv1d, Conv2d, Flatten, MaxPo
 from mytorch.nn.linear import Linear
 from mytorch.nn.models import Sequential
 
+pytestmark = pytest.mark.task11
+
 
 # ---------------------------------------------------------------- references, written as loops
 

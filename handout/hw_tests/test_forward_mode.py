@@ -17,6 +17,8 @@ from mytorch import forward_mode as fm
 from mytorch.forward_mode import Dual, derivative, jvp
 from mytorch.gradcheck import numerical_jacobian
 
+pytestmark = pytest.mark.task0
+
 EPS = 1e-6
 SETTINGS = settings(max_examples=20, deadline=None)
 

@@ -1,7 +1,9 @@
-"""Every graded case, run in this process against the reference, judged by the grader's own oracle.
+"""Every graded case, run in this process on the mytorch in this folder (the reference in the
+staff repository, your code in the student kit), judged by the grader's own oracle.
 
 The autograder and this file share one definition per case (``autograder/grading/cases``),
-so what pytest checks here is exactly what the grader awards points for.
+so what pytest checks here is exactly what the grader awards points for. Each case is a test
+of its task (its rubric component); ``--task N`` runs task N's cases alone.
 """
 
 import pytest
@@ -14,12 +16,16 @@ from autograder.harness.calls import RUNNERS, Submission
 from autograder.harness.child import _plain_arrays
 
 CASES = load_all()
-TEST_NAMES = [test.name for _, test in all_tests()]
+TASK = {component.key: number for number, component in enumerate(RUBRIC, start=1)}
+GRADED = [pytest.param(test.name, id=test.name, marks=getattr(pytest.mark, f"task{TASK[component.key]}"))
+          for component, test in all_tests()]
 
 
-@pytest.mark.parametrize("name", TEST_NAMES)
+@pytest.mark.parametrize("name", GRADED)
 @pytest.mark.parametrize("seed", [DEFAULT_SEED, 7])
-def test_reference_passes(name, seed):
+def test_graded_case_passes_on_this_mytorch(name, seed):
+    """The case ``name`` run on the mytorch in this folder (the reference in the staff repository,
+    your code in the kit) passes every part the grader checks."""
     case = CASES[name]
     inputs = case.make_inputs(case_rng(seed, name))
     sub = Submission()
@@ -34,10 +40,12 @@ def test_reference_passes(name, seed):
     assert parts and not failures, failures
 
 
+@pytest.mark.task0
 def test_rubric_and_cases_name_the_same_tests():
     check_rubric(CASES)
 
 
+@pytest.mark.task0
 def test_every_component_has_points_and_tests():
     for component in RUBRIC:
         assert component.tests and component.points > 0, component.key

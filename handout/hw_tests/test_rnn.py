@@ -10,6 +10,8 @@ from layer_checks import check_module
 from mytorch import constant
 from mytorch.nn.rnn import GRU, RNN, GRUCell, RNNCell
 
+pytestmark = pytest.mark.task12
+
 
 def sigmoid(v):
     return 1 / (1 + np.exp(-v))

@@ -17,6 +17,7 @@ def central(f, x, eps=1e-6):
     return (f(x + eps) - f(x - eps)) / (2 * eps)
 
 
+@pytest.mark.task0
 @pytest.mark.parametrize("recursive", [False, True])
 def test_lecture_example_minus_160(recursive):
     """x = 2, a = x**2 = 4, b = 5a = 20, c = ab = 80, L = -c = -80.
@@ -32,6 +33,7 @@ def test_lecture_example_minus_160(recursive):
     assert central(lambda x: -5 * x ** 4, 2.0) == pytest.approx(-160.0, rel=1e-9)
 
 
+@pytest.mark.task0
 def test_node_table_as_the_deck_prints_it():
     L, _ = lecture_example()
     assert node_table(L).splitlines() == [
@@ -44,6 +46,7 @@ def test_node_table_as_the_deck_prints_it():
     ]
 
 
+@pytest.mark.task0
 def test_topological_order_puts_parents_first():
     L, nodes = lecture_example()
     order = L.topological_order()
@@ -53,6 +56,7 @@ def test_topological_order_puts_parents_first():
         assert all(position[id(p)] < position[id(node)] for p in node.parents)
 
 
+@pytest.mark.task3
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 6])
 def test_call_counts_on_repeated_square_plus(n):
     """y_k = y_{k-1}**2 + y_{k-1}: 2n + 1 nodes; y_{k-1} is used three times by step k,
@@ -83,6 +87,7 @@ def test_call_counts_on_repeated_square_plus(n):
         assert float(t.grad) == pytest.approx(sorted_grad, rel=1e-12)
 
 
+@pytest.mark.task0
 def test_recursive_backward_fails_on_a_long_chain_and_the_sorted_one_does_not():
     """A chain of sines as long as the recursion limit: one path, but one Python frame per node."""
     length = sys.getrecursionlimit() + 100
@@ -100,6 +105,7 @@ def test_recursive_backward_fails_on_a_long_chain_and_the_sorted_one_does_not():
         y.backward_recursive()
 
 
+@pytest.mark.task0
 def test_gradients_accumulate_and_operations_match_central_differences():
     a, b = Value(0.7), Value(1.9)
     out = ((a * b).sin() + a.exp() / b - (a ** 3).tanh() + (b - a).cos() + (2 - a) * b.log() + 1 / a)
@@ -116,6 +122,7 @@ def test_gradients_accumulate_and_operations_match_central_differences():
     assert a.grad == pytest.approx(2 * first)
 
 
+@pytest.mark.task0
 def test_bad_operands():
     with pytest.raises(TypeError, match="cannot combine with a str"):
         Value(1.0) + "2"

@@ -31,6 +31,7 @@ def central(f, point, k, eps=1e-6):
 
 # ---------------------------------------------------------------- the lectures' examples
 
+@pytest.mark.task0
 def test_class_notebook_example_prints_and_evaluates():
     """f = x**2 + 2**x, f' = 2x + 2**x ln 2; at x = 3: 6 + 8 ln 2 = 11.545..."""
     f = x ** 2 + 2 ** x
@@ -41,6 +42,7 @@ def test_class_notebook_example_prints_and_evaluates():
     assert df.to_latex() == r"2 x + 2^{x} \ln\left(2\right)"
 
 
+@pytest.mark.task0
 def test_two_variable_lecture_example():
     """y = ln x1 + x1 x2 - sin x2: dy/dx1 = 1/x1 + x2 = 5.5, dy/dx2 = x1 - cos x2 = 1.716 at (2, 5)."""
     x1, x2 = symbols("x1 x2")
@@ -55,6 +57,7 @@ def test_two_variable_lecture_example():
 
 # ---------------------------------------------------------------- each rule, printed
 
+@pytest.mark.task0
 @pytest.mark.parametrize("f, expected", [
     (x.exp(), "exp(x)"),
     (x.log(), "1/x"),
@@ -78,6 +81,7 @@ def test_derivative_rules(f, expected):
     assert str(diff(f, x)) == expected
 
 
+@pytest.mark.task0
 @pytest.mark.parametrize("f", [x.exp(), x.log(), x.sin(), x.cos(), x.tanh(), x.sqrt(), x.sigmoid(),
                                x ** 3, 1 / x, x ** y, 3 ** x, x.exp() ** y, x ** x, (x * y).sqrt() / (1 + x)])
 def test_derivative_values_match_central_differences(f):
@@ -89,6 +93,7 @@ def test_derivative_values_match_central_differences(f):
 
 # ---------------------------------------------------------------- simplification
 
+@pytest.mark.task0
 @pytest.mark.parametrize("expression, expected", [
     (Const(2) * 3 + 1, "7"),
     (Const(1) / 2 + Const(1) / 3, "5/6"),          # exact fractions, not 0.8333
@@ -107,6 +112,7 @@ def test_simplification_rules(expression, expected):
     assert str(simplify(expression)) == expected
 
 
+@pytest.mark.task0
 def test_simplification_keeps_the_value():
     rng = np.random.default_rng(0)
     xs, ys = rng.uniform(0.5, 2.0, 20), rng.uniform(0.5, 2.0, 20)
@@ -114,6 +120,7 @@ def test_simplification_keeps_the_value():
         np.testing.assert_allclose(simplify(f).evaluate(x=xs, y=ys), f.evaluate(x=xs, y=ys), rtol=1e-12)
 
 
+@pytest.mark.task0
 def test_simplification_is_idempotent():
     f = diff((x * y).sin() * (x ** 2 + y).exp() / (1 + x.tanh()), x)
     assert str(simplify(f)) == str(f)
@@ -121,6 +128,7 @@ def test_simplification_is_idempotent():
 
 # ---------------------------------------------------------------- printing
 
+@pytest.mark.task0
 @pytest.mark.parametrize("expression, expected", [
     ((x + y) * 2, "(x + y)*2"), (x - (y + 1), "x - (y + 1)"), (x - y + 1, "x - y + 1"),
     (x / (y * 2), "x/(y*2)"), (x * y / 2, "x*y/2"), ((x ** y) ** 2, "(x**y)**2"), (x ** y ** 2, "x**y**2"),
@@ -131,6 +139,7 @@ def test_printing_uses_minimal_parentheses(expression, expected):
     assert str(expression) == expected
 
 
+@pytest.mark.task0
 def test_printed_expression_is_python_with_the_same_value():
     rng = np.random.default_rng(1)
     env = {"exp": np.exp, "log": np.log, "sin": np.sin, "cos": np.cos, "tanh": np.tanh, "sqrt": np.sqrt,
@@ -146,6 +155,7 @@ def test_printed_expression_is_python_with_the_same_value():
             assert printed == pytest.approx(value, rel=1e-9, abs=1e-12), str(f)
 
 
+@pytest.mark.task0
 def test_latex():
     assert (x / (y + 1)).to_latex() == r"\frac{x}{y + 1}"
     assert diff(x.sqrt(), x).to_latex() == r"\frac{1}{2 \sqrt{x}}"
@@ -155,6 +165,7 @@ def test_latex():
 
 # ---------------------------------------------------------------- evaluation and errors
 
+@pytest.mark.task0
 def test_evaluate_and_to_function_are_vectorised():
     f = x * y + x.sin()
     xs = np.linspace(0, 1, 5)
@@ -166,6 +177,7 @@ def test_evaluate_and_to_function_are_vectorised():
     np.testing.assert_array_equal(diff(3 * x, x).evaluate(x=xs), np.full(5, 3.0))
 
 
+@pytest.mark.task0
 def test_unknown_symbol_at_evaluation_is_named():
     with pytest.raises(NameError, match="no value for the symbol 'y'.*given: x"):
         (x + y).evaluate(x=1.0)
@@ -173,6 +185,7 @@ def test_unknown_symbol_at_evaluation_is_named():
         (x + y).to_function("x")
 
 
+@pytest.mark.task0
 def test_diff_with_respect_to_a_non_symbol_is_an_error():
     with pytest.raises(TypeError, match="with respect to a Symbol, not Add x \\+ 1"):
         diff(x ** 2, x + 1)
@@ -180,6 +193,7 @@ def test_diff_with_respect_to_a_non_symbol_is_an_error():
         grad(x ** 2, x)
 
 
+@pytest.mark.task0
 def test_division_by_a_literal_zero():
     with pytest.raises(ZeroDivisionError, match="division by the number 0"):
         x / 0
@@ -189,6 +203,7 @@ def test_division_by_a_literal_zero():
         simplify(x / (y - y))  # the denominator simplifies to 0
 
 
+@pytest.mark.task0
 def test_bad_operands_and_names():
     with pytest.raises(ValueError, match="identifier"):
         Symbol("2x")
@@ -200,6 +215,7 @@ def test_bad_operands_and_names():
 
 # ---------------------------------------------------------------- sizes (used by the swell study)
 
+@pytest.mark.task0
 def test_tree_and_dag_sizes_of_a_shared_expression():
     u = x.sin()
     f = u * u                     # tree: * (sin x) (sin x) = 5 nodes; shared: *, sin, x = 3
@@ -212,6 +228,7 @@ def test_tree_and_dag_sizes_of_a_shared_expression():
     assert dag_size(deep) == 61
 
 
+@pytest.mark.task0
 def test_product_gradient_sizes():
     """f = t1 t2 ... tn: each simplified partial is a product of n - 1 symbols (2n - 3 nodes)."""
     n = 6
@@ -224,6 +241,7 @@ def test_product_gradient_sizes():
     assert str(partials[2]) == "t1*t2*t4*t5*t6"
 
 
+@pytest.mark.task0
 def test_deep_expressions_do_not_hit_the_recursion_limit():
     """Every pass over an expression is iterative: 3000 nested sines are no problem."""
     f = x
@@ -332,6 +350,7 @@ def _four_ways(tree, point):
     return exact, np.array(numeric), scale
 
 
+@pytest.mark.task4
 @settings(max_examples=1500, deadline=None,
           suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
 @given(trees, coordinates, coordinates)
@@ -367,6 +386,7 @@ def _random_expression(rng, depth):
 
 # ---------------------------------------------------------------- SymPy, where it happens to be installed
 
+@pytest.mark.task0
 def test_against_sympy():
     sympy = pytest.importorskip("sympy")
     sx, sy = sympy.symbols("x y")

@@ -39,6 +39,7 @@ def arrays():
     return lambda *shape, low=-1.0, high=1.0: rng.uniform(low, high, size=shape)
 
 
+@pytest.mark.task3
 def test_elementwise_with_broadcasting(engine, arrays):
     """((a + b) * c - a / d) ** 2 with shapes (2, 3), (3,), (2, 1), () (d kept away from 0)."""
     a, b, c, d = arrays(2, 3), arrays(3), arrays(2, 1), np.array(1.7)
@@ -47,6 +48,7 @@ def test_elementwise_with_broadcasting(engine, arrays):
                lambda a, b, c, d: ((a + b) * c - a / d) ** 2, a, b, c, d)
 
 
+@pytest.mark.task3
 def test_pow_array_to_array_and_zero_base(engine, arrays):
     """a**b with positive a, and the zero base 0**b for b = 0, 1, 2 (both give 0, 1, 0 for d/da
     and 0 for d/db there)."""
@@ -55,6 +57,7 @@ def test_pow_array_to_array_and_zero_base(engine, arrays):
     crosscheck(engine, F.pow, torch.pow, np.zeros(3), np.array([0.0, 1.0, 2.0]))
 
 
+@pytest.mark.task4
 def test_unary(engine, arrays):
     x = arrays(3, 4, low=0.2, high=2.0) * np.where(np.arange(12).reshape(3, 4) % 2, 1, -1)
     x[0, 0] = 0.0  # the kink of relu and abs
@@ -66,6 +69,7 @@ def test_unary(engine, arrays):
     crosscheck(engine, lambda y: F.mul(F.log(y), F.sqrt(F.cos(y))), lambda y: torch.log(y) * torch.sqrt(torch.cos(y)), y)
 
 
+@pytest.mark.task6
 @pytest.mark.parametrize("a_shape, b_shape", [
     ((3, 4), (4, 2)),            # 2-D
     ((2, 1, 3, 4), (5, 4, 2)),   # batched, batch axes broadcast
@@ -77,6 +81,7 @@ def test_matmul(engine, arrays, a_shape, b_shape):
     crosscheck(engine, F.matmul, torch.matmul, arrays(*a_shape), arrays(*b_shape))
 
 
+@pytest.mark.task3
 def test_maximum_and_minimum_with_ties(engine):
     a, b = np.array([1.0, 2.0, 3.0, -1.0]), np.array([1.0, 0.0, 5.0, -1.0])
     crosscheck(engine, F.maximum, torch.maximum, a, b)
@@ -84,6 +89,7 @@ def test_maximum_and_minimum_with_ties(engine):
     crosscheck(engine, F.minimum, torch.minimum, a, b)
 
 
+@pytest.mark.task5
 @pytest.mark.parametrize("axis, keepdims", [(None, False), (1, False), (-1, True), ((0, 2), False)])
 def test_reductions_with_ties(engine, axis, keepdims):
     x = np.array([[[1.0, 3.0], [3.0, 0.0]], [[2.0, 2.0], [-1.0, 2.0]]])
@@ -98,6 +104,7 @@ def test_reductions_with_ties(engine, axis, keepdims):
                lambda x: torch.sum(x, dim=dim, keepdim=keepdims) + torch.mean(x, dim=dim, keepdim=keepdims), x)
 
 
+@pytest.mark.task5
 def test_shapes_and_indexing(engine, arrays):
     x = arrays(2, 3, 4)
     index = np.array([2, 0, 2, 2])  # repeated indices accumulate in both
@@ -110,6 +117,7 @@ def test_shapes_and_indexing(engine, arrays):
                lambda x: x.flip(0)[:, 1, torch.tensor([3, 1])], x)
 
 
+@pytest.mark.task5
 def test_concatenate_and_stack(engine, arrays):
     a, b, c = arrays(2, 1), arrays(2, 3), arrays(2, 2)
     crosscheck(engine, lambda a, b, c: F.concatenate([a, b, c], axis=-1), lambda a, b, c: torch.cat([a, b, c], -1), a, b, c)
@@ -118,6 +126,7 @@ def test_concatenate_and_stack(engine, arrays):
     crosscheck(engine, lambda p, q, r: F.stack([p, q, r], axis=1), lambda p, q, r: torch.stack([p, q, r], 1), p, q, r)
 
 
+@pytest.mark.task7
 @pytest.mark.parametrize("axis", [0, 1, -1])
 def test_softmax_and_log_softmax(engine, arrays, axis):
     x = arrays(3, 4, 2, low=-5, high=5)
@@ -126,6 +135,7 @@ def test_softmax_and_log_softmax(engine, arrays, axis):
     crosscheck(engine, lambda x: F.log_softmax(x, axis=axis), lambda x: torch.log_softmax(x, axis), x)
 
 
+@pytest.mark.task7
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_cross_entropy(engine, arrays, reduction):
     logits = arrays(4, 3, low=-3, high=3)
@@ -138,6 +148,7 @@ def test_cross_entropy(engine, arrays, reduction):
                lambda z, t: TF.cross_entropy(z, t, reduction=reduction), logits, probabilities)
 
 
+@pytest.mark.task7
 def test_cross_entropy_at_extreme_logits(engine):
     logits = np.array([[1000.0, -1000.0, 0.0], [-1000.0, 1000.0, 999.0]])
     crosscheck(engine, F.softmax_cross_entropy, TF.cross_entropy, logits, np.array([1, 2]))

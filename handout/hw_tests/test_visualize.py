@@ -28,6 +28,7 @@ def lecture_tape():
     return x, y
 
 
+@pytest.mark.task2
 def test_format_tape_lists_every_operation_in_order(engine):
     lecture_tape()
     lines = format_tape(engine).splitlines()
@@ -39,6 +40,7 @@ def test_format_tape_lists_every_operation_in_order(engine):
     assert re.search(r"mean\s+#2 \(3,\)\s+\(\)\s+axis=None, keepdims=False$", lines[4])
 
 
+@pytest.mark.task2
 def test_array_params_show_small_indices_by_value_and_saved_arrays_by_shape(engine):
     F.getitem(np.arange(6.0), np.array([4, 1]))
     F.softmax_cross_entropy(np.zeros((4, 3)), np.array([0, 1, 2, 0]))  # saves log_probs (4, 3)
@@ -47,10 +49,12 @@ def test_array_params_show_small_indices_by_value_and_saved_arrays_by_shape(engi
     assert lines[2].endswith("reduction='mean', log_probs=<array (4, 3)>")
 
 
+@pytest.mark.task0
 def test_format_tape_of_an_empty_tape(engine):
     assert format_tape(engine) == "(the tape is empty)"
 
 
+@pytest.mark.task2
 def test_to_dot_structure(engine):
     """4 operation boxes; arrays x, #0..#3 (5 ellipses) and constants 2 and 3 (2 dashed);
     edges: 6 into operations (2 + 1 + 2 + 1 inputs) and 4 out of them."""
@@ -72,6 +76,7 @@ def test_to_dot_structure(engine):
     assert "peripheries=2" in next(line for line in dot.splitlines() if '"#3\\n()"' in line)
 
 
+@pytest.mark.task2
 def test_an_array_used_twice_is_one_node_with_two_edges(engine):
     x = Tensor([1.0, 2.0], name="x")
     (x * x).sum()
@@ -81,6 +86,7 @@ def test_an_array_used_twice_is_one_node_with_two_edges(engine):
     assert '-> op0 [label="0"]' in to_dot(engine) and '-> op0 [label="1"]' in to_dot(engine)
 
 
+@pytest.mark.task2
 def test_names_from_a_dict_and_from_tensors(engine, rng):
     W, b, x = rng.standard_normal((4, 3)), rng.standard_normal(4), rng.standard_normal((5, 3))
     h = F.add(F.matmul(x, F.transpose(W)), b)
@@ -92,6 +98,7 @@ def test_names_from_a_dict_and_from_tensors(engine, rng):
         to_dot(engine, names={1.5: "x"})
 
 
+@pytest.mark.task5
 def test_gradient_norms(engine):
     """dy/dx = 2(x + 2)/3 = [4/3, 2, 8/3] at x = [0, 1, 2]: norm sqrt(16/9 + 4 + 64/9) = sqrt(116)/3.
     The gradient at the output of the pow (#1) is 1/3 per element: norm sqrt(3)/3."""
@@ -104,6 +111,7 @@ def test_gradient_norms(engine):
     assert "|grad|" not in to_dot(engine)  # only on request
 
 
+@pytest.mark.task6
 def test_gradient_norm_of_a_layer_weight_kept_in_its_own_array(engine, rng):
     """L = sum(x W^T) with W's gradient in dW (gradients_to_update): dL/dW[i, k] = sum_n x[n, k]."""
     x, W, dW = rng.standard_normal((5, 3)), rng.standard_normal((4, 3)), np.zeros((4, 3))
@@ -114,6 +122,7 @@ def test_gradient_norm_of_a_layer_weight_kept_in_its_own_array(engine, rng):
     assert f"W\n(4, 3)\n|grad| = {expected:.4g}" in labels
 
 
+@pytest.mark.task2
 def test_render_without_graphviz_is_a_clear_error(engine, monkeypatch, tmp_path):
     lecture_tape()
     monkeypatch.setenv("PATH", str(tmp_path))  # no `dot` here
@@ -123,6 +132,7 @@ def test_render_without_graphviz_is_a_clear_error(engine, monkeypatch, tmp_path)
         render(engine, tmp_path / "tape.gif", format="gif")
 
 
+@pytest.mark.task0
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's `dot` is not installed (apt-get install graphviz)")
 @pytest.mark.parametrize("fmt", ["png", "svg"])
 def test_render(engine, tmp_path, fmt):
