@@ -62,6 +62,10 @@ MUTANTS = {
         "share = hits / np.sum(hits, axis=axis, keepdims=True)", "share = hits * 1.0")]),
     "window_max sends a tie to the last maximum": (F, [("np.greater(candidate, best, out=better)",
                                                         "np.greater_equal(candidate, best, out=better)")]),
+    "a 1-D operand's gradient left 2-D": (F, [(
+        "return unbroadcast(grad_a, a2.shape).reshape(a.shape), unbroadcast(grad_b, b2.shape).reshape(b.shape)",
+        "return unbroadcast(grad_a, a2.shape), unbroadcast(grad_b, b2.shape)")]),
+    "transpose's inverse of negative axes": (F, [("np.argsort([ax % a.ndim for ax in axes])", "np.argsort(list(axes))")]),
     "MSE without the square": (LOSS, [("F.pow(F.sub(prediction, target), 2)", "F.sub(prediction, target)")]),
     "a sigmoid that overflows": (ACTIVATION, [("        return F.sigmoid(x)",
                                                "        return F.div(1.0, F.add(1.0, F.exp(F.neg(x))))")]),
@@ -76,6 +80,8 @@ MUTANTS = {
                                        "dtype=float_dtype(np_array))",
                                        "gradient = self.memory[key] = np.ones(np.shape(np_array), "
                                        "dtype=float_dtype(np_array))")]),
+    "get_param returns the error instead of raising it": (BUFFER, [("            raise GradientNotFoundError(",
+                                                                    "            return GradientNotFoundError(")]),
     "clear forgets nothing": (BUFFER, [("        self.memory.clear()\n        self._arrays.clear()", "        pass")]),
     "buffer keyed by data pointer": (BUFFER, [("id(np_array)", ("all", 'np_array.__array_interface__["data"][0]'))]),
     "update_param assigns": (BUFFER, [("stored += gradient", "self.memory[key] = np.array(gradient)")]),

@@ -9,7 +9,7 @@ sum_k sum(divergence_k * output_k), perturbing each parameter in place.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -23,15 +23,17 @@ def _outputs(result: Any) -> tuple:
 
 def check_gradients(f: Callable[..., Any], inputs: Sequence[np.ndarray],
                     params: Sequence[tuple[str, np.ndarray, np.ndarray]], seed: int = 0,
-                    eps: float = 1e-6, atol: float = 1e-6, rtol: float = 1e-5) -> dict:
+                    eps: float = 1e-6, atol: float = 1e-6, rtol: float = 1e-5,
+                    wrt: Optional[Sequence[int]] = None) -> dict:
     """Compare the tape's gradients of ``f(*inputs)`` with central differences, in float64.
 
     f records its computation and returns one output or a tuple of outputs.
     ``params`` are (name, parameter, gradient array) triples (``named_parameters()``):
     the gradient arrays must be zero on entry and are compared after backward.
     Every output k is backpropagated with a random divergence d_k, so the check
-    covers every entry of the Jacobian. Floating-point inputs are compared
-    through the engine's memory buffer (zero if no gradient reached them).
+    covers every entry of the Jacobian. Floating-point inputs (those whose index is in
+    ``wrt``, if given) are compared through the engine's memory buffer (zero if no
+    gradient reached them).
     Raises AssertionError naming the first mismatching input or parameter;
     returns {name: analytic gradient}.
     """
@@ -45,7 +47,7 @@ def check_gradients(f: Callable[..., Any], inputs: Sequence[np.ndarray],
 
     analytic, targets = {}, {}
     for i, x in enumerate(inputs):
-        if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating):
+        if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating) and (wrt is None or i in wrt):
             buffer = engine.memory_buffer
             analytic[f"input {i}"] = np.array(buffer.get_param(x)) if buffer.is_in_memory(x) else np.zeros_like(x)
             targets[f"input {i}"] = x

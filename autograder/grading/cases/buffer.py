@@ -22,4 +22,5 @@ scenario("buffer.views", "MemoryBuffer keys (views and reused addresses)",
                          "W has a gradient and a fresh view W.T has none": True})
 
 scenario("buffer.set_clear", "MemoryBuffer.set_param/clear", _normal((4,), (4,), (4,)),
-         lambda inputs: {"get_param after set_param": inputs["x2"], "in memory before clear, not after": True})
+         lambda inputs: {"get_param after set_param": inputs["x2"], "in memory before clear, not after": True,
+                         "get_param after clear raises GradientNotFoundError": True})

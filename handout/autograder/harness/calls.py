@@ -183,8 +183,14 @@ def _buffer_set_clear(sub: Submission, inputs: dict) -> dict:
     after_set = np.array(buffer.get_param(x))
     before = bool(buffer.is_in_memory(x))
     buffer.clear()
+    try:
+        buffer.get_param(x)
+        raised = False
+    except sub.utils.GradientNotFoundError:
+        raised = True
     return {"get_param after set_param": after_set,
-            "in memory before clear, not after": before and not bool(buffer.is_in_memory(x))}
+            "in memory before clear, not after": before and not bool(buffer.is_in_memory(x)),
+            "get_param after clear raises GradientNotFoundError": raised}
 
 
 # ---------------------------------------------------------------- engine scenarios

@@ -170,6 +170,7 @@ backward_case("backward.min", "min_backward", [
 backward_case("backward.transpose", "transpose_backward", [
     Call("matrix", {"a": (3, 4)}),
     Call("permuted axes", {"a": (2, 3, 4)}, {"axes": (1, 2, 0)}),
+    Call("negative axes", {"a": (2, 3, 4)}, {"axes": (-1, 0, -2)}),
 ])
 backward_case("backward.reshape", "reshape_backward", [Call("flatten", {"a": (2, 3, 4)}, {"shape": (6, 4)})])
 backward_case("backward.expand_dims", "expand_dims_backward", [Call("new axis 1", {"a": (3, 4)}, {"axis": 1})])
@@ -195,6 +196,8 @@ backward_case("backward.matmul_batched", "matmul_backward", [
     Call("batched", {"a": (2, 3, 4), "b": (2, 4, 5)}),
     Call("broadcast weight", {"a": (2, 3, 4), "b": (4, 2)}),
     Call("matrix-vector", {"a": (3, 4), "b": (4,)}),
+    Call("vector-matrix", {"a": (4,), "b": (4, 2)}),
+    Call("vector-vector", {"a": (3,), "b": (3,)}),
 ])
 backward_case("backward.outer", "outer_backward", [Call("vectors", {"a": (3,), "b": (4,)})])
 backward_case("backward.matmul_constant_lhs", "matmul_constant_lhs_backward", [
