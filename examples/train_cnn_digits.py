@@ -38,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))         # the MLP examp
 from mytorch import Autograd, constant, no_grad  # noqa: E402
 from mytorch.nn import Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential, SoftmaxCrossEntropy  # noqa: E402
 from mytorch.optim import Adam  # noqa: E402
-from train_digits import History, ProgressBar, load_digits_split, save_plot  # noqa: E402
+from train_digits import (History, ProgressBar, explain_missing_sklearn, load_digits_split,  # noqa: E402
+                          save_plot)
 
 QUICK_EPOCHS = 3
 
@@ -137,10 +138,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         X_train, X_test, y_train, y_test = load_digit_images(seed=args.seed)
     except ImportError as error:
-        print(f"This example needs scikit-learn for the digits data ({error}). Install it with\n"
-              "    pip install scikit-learn\n"
-              'or, from the repository root, pip install ".[demo]" (scikit-learn and matplotlib).',
-              file=sys.stderr)
+        explain_missing_sklearn(error)
         return 1
     print(f"digits: {len(X_train)} training and {len(X_test)} test images of 1x8x8 pixels, 10 classes")
     epochs = QUICK_EPOCHS if args.quick else args.epochs

@@ -60,6 +60,14 @@ def load_digits_split(test_fraction: float = 0.2, seed: int = 0, standardise: bo
     return (X_train - mean) / std, (X_test - mean) / std, y_train, y_test
 
 
+def explain_missing_sklearn(error: ImportError) -> None:
+    """What to install when scikit-learn, which brings the digits, is missing (on stderr)."""
+    print(f"This example needs scikit-learn for the digits data ({error}). Install it with\n"
+          "    pip install scikit-learn\n"
+          'or, from the repository root, pip install ".[demo]" (scikit-learn and matplotlib).',
+          file=sys.stderr)
+
+
 def accuracy(model: MLP, X: np.ndarray, y: np.ndarray) -> float:
     """Fraction of rows whose largest logit is the label (nothing is recorded)."""
     with no_grad():
@@ -167,10 +175,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         X_train, X_test, y_train, y_test = load_digits_split(seed=args.seed)
     except ImportError as error:
-        print(f"This example needs scikit-learn for the digits data ({error}). Install it with\n"
-              "    pip install scikit-learn\n"
-              'or, from the repository root, pip install ".[demo]" (scikit-learn and matplotlib).',
-              file=sys.stderr)
+        explain_missing_sklearn(error)
         return 1
     print(f"digits: {len(X_train)} training and {len(X_test)} test images of 8x8 pixels, 10 classes")
     model, history = train(X_train, y_train, X_test, y_test, hidden=args.hidden, epochs=args.epochs,

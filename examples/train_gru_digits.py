@@ -42,7 +42,7 @@ from mytorch import Autograd, constant  # noqa: E402
 from mytorch.nn import GRU, Linear, Module  # noqa: E402
 from mytorch.nn.module import Seed  # noqa: E402
 from train_cnn_digits import QUICK_EPOCHS, fit, load_digit_images  # noqa: E402
-from train_digits import save_plot  # noqa: E402
+from train_digits import explain_missing_sklearn, save_plot  # noqa: E402
 
 
 class RowReader(Module):
@@ -97,10 +97,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         X_train, X_test, y_train, y_test = load_digit_images(seed=args.seed)
     except ImportError as error:
-        print(f"This example needs scikit-learn for the digits data ({error}). Install it with\n"
-              "    pip install scikit-learn\n"
-              'or, from the repository root, pip install ".[demo]" (scikit-learn and matplotlib).',
-              file=sys.stderr)
+        explain_missing_sklearn(error)
         return 1
     X_train, X_test = X_train[:, 0], X_test[:, 0]  # (n, 8, 8): 8 rows of 8 pixels
     print(f"digits: {len(X_train)} training and {len(X_test)} test images, read as 8 rows of 8 pixels")
