@@ -351,7 +351,7 @@ def _four_ways(tree, point):
 
 
 @pytest.mark.task4
-@settings(max_examples=1500, deadline=None,
+@settings(max_examples=2500, deadline=None,
           suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
 @given(trees, coordinates, coordinates)
 def test_symbolic_forward_reverse_and_central_differences_agree(tree, a, b):
