@@ -63,7 +63,7 @@ def blocks(path: Path) -> list:
     """Every fenced block of a Markdown file; an output block is attached to the block before it."""
     lines = path.read_text().splitlines()
     found: list = []
-    i, marker, gap = 0, "", 0  # gap: lines since the last block closed that are blank
+    i, marker = 0, ""
     last_closed = -10
     while i < len(lines):
         fence = FENCE.match(lines[i])
