@@ -286,11 +286,11 @@ def confine(spec: dict, scratch: Path) -> None:
         restrict(list(spec["read_only"]), list(spec["read_write"]), int(spec["landlock"]))
 
 
-def describe(uid: Optional[int], abi: int, user_name: str = "") -> str:
-    """The isolation line of a report: 'uid 61001 + landlock abi 7 (fs, net, signals) + rlimits'."""
+def describe(uid: Optional[int], abi: int) -> str:
+    """The isolation line of a report: 'uid 61001 + namespaces (mount, ipc, net) + landlock abi 7 (...) + rlimits'."""
     parts = []
     if uid is not None:
-        parts.append(f"uid {uid}" + (f" ({user_name})" if user_name else "") + " + namespaces (mount, ipc, net)")
+        parts.append(f"uid {uid} + namespaces (mount, ipc, net)")
     if abi:
         parts.append(f"landlock abi {abi} ({', '.join(landlock_features(abi))})")
     if resource is not None:
