@@ -43,7 +43,7 @@ class Report:
     tests: list
     seconds: float
     warnings: list = field(default_factory=list)  # notes on the handin itself (refused archive members, ...)
-    isolation: str = ""  # what confined the test processes, e.g. "uid 990 + landlock abi 7 (fs, signals, net) + rlimits"
+    isolation: str = ""  # what confined the test processes (``sandbox.Isolation.describe``)
     flags: list = field(default_factory=list)  # for a TA to look at: {"file", "line", "what"}; never change a score
 
     def as_dict(self) -> dict:
