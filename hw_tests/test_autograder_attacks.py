@@ -14,6 +14,7 @@ so that a grader whose confinement fails makes the test fail, not the machine.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -33,7 +34,7 @@ from autograder.grading import diagnose
 from autograder.grading.grade import grade
 from autograder.grading.rubric import all_tests
 from autograder.grading.sandbox import Isolation, IsolationUnavailable, isolation
-from autograder.harness.confine import landlock_abi
+from autograder.harness.confine import landlock_abi, seccomp_available
 
 REPO = Path(__file__).resolve().parent.parent
 STARTER = REPO / "handout" / "mytorch"
@@ -519,3 +520,43 @@ def test_a_huge_exception_message_is_cut_not_taken_for_a_broken_result(tmp_path)
         """, module="nn/functional.py")
     add = scores(root, ["backward.add"])["backward.add"]
     assert add.reason.startswith("not implemented yet in add_backward") and len(add.reason) < 1000, add.reason[:200]
+
+
+@pytest.mark.skipif(not seccomp_available(), reason="the seccomp filter is x86_64's")
+def test_what_landlock_and_the_namespaces_leave_open_is_refused(tmp_path):
+    """Found by attacking the grader: a nested user namespace lifted the IPC limits (7 GiB of System V
+    memory held under a 256 MiB limit), a key in the kernel keyring outlived the test for the next handin
+    given the same uid, and a path-named UNIX socket outside the sandbox took the test's data."""
+    listener_path = tmp_path / "outside.sock"
+    import socket
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(listener_path))
+    listener.listen(1)
+    os.chmod(listener_path, 0o777)
+    root = handin(tmp_path, f"""
+        import ctypes, os, socket
+
+        def add_backward(grad_output, a, b):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.syscall.restype = ctypes.c_long
+            outcome = {{}}
+            outcome["unshare"] = libc.unshare(0x10000000 | 0x08000000)  # a user and an IPC namespace
+            outcome["shmget"] = libc.shmget(0, 4096, 0o1600)
+            outcome["add_key"] = libc.syscall(248, b"user", b"note", b"x", 1, -4)
+            outcome["memfd_create"] = libc.syscall(319, b"m", 0)
+            try:
+                socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).connect({str(listener_path)!r})
+                outcome["unix socket"] = 0
+            except OSError:
+                outcome["unix socket"] = -1
+            raise RuntimeError("outcome " + repr(outcome))
+        """, module="nn/functional.py")
+    try:
+        reason = scores(root, ["backward.add"])["backward.add"].reason
+        listener.settimeout(0.2)
+        with pytest.raises(socket.timeout):
+            listener.accept()
+    finally:
+        listener.close()
+    outcome = ast.literal_eval(reason.split("outcome ", 1)[1].split("}", 1)[0] + "}")
+    assert outcome == {"unshare": -1, "shmget": -1, "add_key": -1, "memfd_create": -1, "unix socket": -1}, reason

@@ -63,13 +63,14 @@ class Isolation:
 
     uid: Optional[int]  # the unprivileged uid (and gid) they run as; None: the grader's own user
     landlock: int  # the Landlock ABI applied, 0 for none
+    seccomp: bool = False  # the seccomp filter of ``confine.deny_syscalls`` applied
 
     @property
     def isolated(self) -> bool:
         return self.uid is not None or self.landlock > 0
 
     def describe(self) -> str:
-        return confine.describe(self.uid, self.landlock)
+        return confine.describe(self.uid, self.landlock, self.seccomp)
 
 
 @dataclass
@@ -132,8 +133,9 @@ def isolation(landlock: Optional[bool] = None) -> Iterator[Isolation]:
     ``landlock``: None to use it where the kernel has it, False never.
     """
     abi = confine.landlock_abi() if landlock is not False else 0
+    seccomp = confine.seccomp_available()
     if fcntl is None or os.geteuid() != 0:
-        yield Isolation(None, abi)
+        yield Isolation(None, abi, seccomp)
         return
     folder = _lock_folder()
     for uid in _unused_ids():
@@ -144,7 +146,7 @@ def isolation(landlock: Optional[bool] = None) -> Iterator[Isolation]:
         raise IsolationUnavailable(f"no free uid in {UID_BASE}..{UID_BASE + UID_COUNT - 1} "
                                    "(set MYTORCH_SANDBOX_UID_BASE to an unused range)")
     try:
-        yield Isolation(uid, abi)
+        yield Isolation(uid, abi, seccomp)
     finally:
         os.close(fd)
 
@@ -170,7 +172,7 @@ def confinement(iso: Isolation, submission: Path, scratch: Path, result_file: Pa
     limits = {"memory_bytes": memory_mb * 2**20 if memory_mb > 0 else None,
               "cpu_seconds": int(timeout) + 2, "processes": 1, "file_bytes": MAX_RESULT_BYTES,
               "open_files": 64}
-    return {"limits": limits, "uid": iso.uid, "gid": iso.uid, "landlock": iso.landlock,
+    return {"limits": limits, "uid": iso.uid, "gid": iso.uid, "landlock": iso.landlock, "seccomp": iso.seccomp,
             "reveal": [str(p) for p in (stdlib, *others, submission)],
             "read_only": [str(p) for p in (*_stdlib_entries(stdlib), *others, submission, scratch, Path("/dev/null"))],
             # The result file is the one thing it may write: it can create no file, so it cannot fill the disk
