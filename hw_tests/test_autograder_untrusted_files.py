@@ -684,7 +684,14 @@ name = "".join(["har", "ness"])
 from kit import load_all
 answer = load_all()["x"].expected({})
 """
+    source += b"""
+mods = [v for v in vars(_s).values() if isinstance(v, dict)][0]
+h = vars(mods["sllac.ssenrah.redargotua"[::-1]])
+table = h["SRENNUR"[::-1]]
+"""
     whats = {(f["line"], f["what"]) for f in flagging.scan_source(source, "mytorch/__init__.py")}
+    assert {(10, "vars() of something else than self (a module's internals?)"), (11, "mentions 'autograder'"),
+            (12, "the name 'RUNNERS' as a string (getattr?)")} <= whats, whats
     assert {(3, "sys.path (changes where modules are imported from)"), (4, "sys.modules"),
             (4, "mentions 'autograder'"), (5, "the grader's RUNNERS"), (6, "mentions 'harness'"),
             (7, "the grader's load_all"), (8, ".expected (the grader's oracle?)")} <= whats, whats

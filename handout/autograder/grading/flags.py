@@ -246,6 +246,12 @@ def _folded(node: ast.AST, depth: int = 0) -> Optional[str]:
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
         left, right = _folded(node.left, depth + 1), _folded(node.right, depth + 1)
         return left + right if left is not None and right is not None else None
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):  # "...sllac"[::-1]
+        text = _folded(node.value, depth + 1)
+        bounds = [_slice_bound(b) for b in (node.slice.lower, node.slice.upper, node.slice.step)]
+        if text is None or ... in bounds or bounds[2] == 0:
+            return None
+        return text[slice(*bounds)]
     if isinstance(node, ast.JoinedStr):
         pieces = [_folded(v.value if isinstance(v, ast.FormattedValue) else v, depth + 1) for v in node.values]
         return "".join(pieces) if all(p is not None for p in pieces) else None
@@ -293,7 +299,7 @@ def _node_flags(node: ast.AST, aliases: dict) -> Iterator[str]:
         folded = _folded(node)
         if folded is not None:
             yield from _string_flags(folded)
-    elif isinstance(node, (ast.BinOp, ast.JoinedStr)):
+    elif isinstance(node, (ast.BinOp, ast.JoinedStr, ast.Subscript)):
         folded = _folded(node)
         if folded is not None:
             yield from _string_flags(folded)
@@ -309,8 +315,26 @@ def _string_flags(text: str) -> Iterator[str]:
         yield f"the name {text!r} as a string (getattr?)"
 
 
+def _slice_bound(node: Optional[ast.AST]) -> object:
+    """An int literal (-1 included), None when absent, ``...`` for anything else."""
+    if node is None:
+        return None
+    sign = 1
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        sign, node = -1, node.operand
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return sign * node.value
+    return ...
+
+
+def _is_self(args: list) -> bool:
+    return len(args) == 1 and isinstance(args[0], ast.Name) and args[0].id == "self"
+
+
 def _attribute_flag(dotted: str, attr: str) -> Optional[str]:
     head = dotted.split(".")[0]
+    if attr == "__dict__":
+        return None if dotted == "self.__dict__" else "__dict__ of something else than self (a module's internals?)"
     if attr == "modules":
         return "sys.modules" if head == "sys" else None
     if attr == "path" and head == "sys" and dotted.count(".") == 1:
@@ -328,6 +352,8 @@ def _call_flags(node: ast.Call, aliases: dict) -> Iterator[str]:
     function = node.func
     if isinstance(function, ast.Name) and function.id in _BUILTIN_CALLS:
         yield _BUILTIN_CALLS[function.id]
+    if isinstance(function, ast.Name) and function.id == "vars" and not _is_self(node.args):
+        yield "vars() of something else than self (a module's internals?)"
     if isinstance(function, ast.Attribute) and function.attr in _WRITERS:
         yield f"changes files (.{function.attr})"
     dotted = _dotted(function, aliases)
