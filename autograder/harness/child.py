@@ -25,7 +25,7 @@ from autograder.harness import protocol
 from autograder.harness.calls import RUNNERS, Raised, Submission, WrongArity
 from autograder.harness.confine import ConfinementError, confine
 
-# The grader reads this exit code as "could not be confined: nothing of the handin ran".
+# The exit code of a process that could not confine itself (the status pipe tells the grader why).
 CONFINEMENT_FAILED = 86
 
 
@@ -178,6 +178,8 @@ def _plain_array(value: Any) -> tuple:
     return np.array(value, dtype=value.dtype, copy=True, subok=False), None
 
 
+# The tape probe's budget. The grader enforces the same numbers with its own copy of this module,
+# which the handin cannot change (autograder/grading/diagnose.py, sandbox._validated_case).
 MAX_PROBE_OPS = 200
 MAX_PROBE_ELEMENTS = 100_000
 

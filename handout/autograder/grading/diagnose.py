@@ -20,11 +20,11 @@ import numpy as np
 from autograder.grading import oracle
 from autograder.grading.sandbox import GRADER_ROOT
 from autograder.harness import protocol
+from autograder.harness.child import MAX_PROBE_ELEMENTS as MAX_ELEMENTS
+from autograder.harness.child import MAX_PROBE_OPS as MAX_OPERATIONS
 from autograder.harness.protocol import ProtocolError, decode_param
 
 _FIRST_WRONG = "first primitive on the tape whose backward disagrees: "
-MAX_OPERATIONS = 200
-MAX_ELEMENTS = 100_000
 SECONDS = 10.0
 MEMORY_BYTES = 2 * 2**30
 _BOOT = "from autograder.grading.diagnose import serve; serve()"

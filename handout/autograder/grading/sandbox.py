@@ -28,6 +28,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 from autograder.harness import confine, protocol
+from autograder.harness.child import MAX_PROBE_OPS
 
 try:  # POSIX; on Windows nothing confines a test process, and reports say so
     import fcntl
@@ -339,7 +340,7 @@ def _signal_name(number: int) -> str:
 # ---------------------------------------------------------------- the result header's schema
 
 _MAX_TEXT = 1000
-_MAX_PROBE_RECORDS = 200
+_MAX_PROBE_RECORDS = MAX_PROBE_OPS
 _PROBE_KEYS = {"index": int, "name": str, "skipped": str, "error": str, "params": dict, "inputs": int,
                "grads": int, "bad": dict}
 
